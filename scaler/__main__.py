@@ -1,0 +1,4 @@
+"""`python -m scaler` is the `scaler` command."""
+from scaler.cli import main
+
+main()

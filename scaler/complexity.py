@@ -1,0 +1,220 @@
+"""Complexity from the spec: params, MACs and activations, analytically (fast) or traced on the meta device.
+
+What is counted, and why:
+- params: every learnable parameter (conv weights and biases, BN affine weights, linear layers);
+  BN running statistics are buffers, not parameters.
+- MACs: multiply-accumulates of convolutions, transposed convolutions and linear layers only.
+  Bias adds, BN, activations, pooling, upsampling and concatenation are not counted (they are
+  memory-bound and a few tenths of a percent of the total). FLOPs = 2 x MACs, always labelled.
+  A transposed conv is counted on its INPUT size: in_h * in_w * cin * cout/groups * kh * kw.
+  The one extension: a parameter-free op that does real multiply-accumulates (a `CountedOp`, such as
+  the attention fusion's similarity, a matrix-vector product per image) declares its own MACs and
+  activations; both paths record them as a row of that op's `kind` with 0 params, so an option
+  that adds such an op shows exactly its MACs and no parameters.
+- activations: elements output by conv, transposed-conv and linear layers, as in Dollar et al.
+  2021, "Fast and Accurate Model Scaling" (a proxy for memory traffic and runtime on accelerators).
+All counts are for ONE image at the spec's input size.
+
+Known differences of other counters (checked in tests/test_complexity.py):
+- fvcore reports MACs under the name "flops", counts transposed convs on the input size too, and
+  also counts batch norm, upsampling and adaptive pooling unless those ops are ignored.
+- ptflops (pytorch backend) counts MACs too, adds bias adds to conv MACs, and adds BN, activations,
+  pooling and upsampling; functional calls and interpolation are counted only when its
+  `backend_specific_config={"count_functional": ...}` says so, and are double-counted when both a
+  module and its functional form are seen.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from scaler.spec import NetSpec
+
+__all__ = ["Complexity", "LayerCost", "CostSheet", "CountedOp", "complexity", "traced_complexity", "stage_table"]
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Cost of one counted layer, attributed to a stage key such as "encoder.2", "decoder.0" or "head"."""
+
+    stage: str
+    kind: str
+    params: int
+    macs: int
+    activations: int
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """Totals for one image at `input_size`. `flops` is 2 x `macs`."""
+
+    params: int
+    macs: int
+    activations: int
+    input_size: tuple[int, int]
+    layers: tuple[LayerCost, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def flops(self) -> int:
+        """FLOPs = 2 x MACs."""
+        return 2 * self.macs
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready totals, with MACs and FLOPs both labelled."""
+        return {"params": self.params, "macs": self.macs, "flops": self.flops,
+                "activations": self.activations, "input_size": list(self.input_size)}
+
+
+def _conv_out(side: int, k: int, stride: int, padding: int, dilation: int = 1) -> int:
+    """Output side of a convolution."""
+    return (side + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+
+
+class CountedOp(nn.Module):
+    """A parameter-free module whose multiply-accumulates are counted: it declares them per forward call.
+
+    Subclasses set `kind` and implement `op_cost(x, y)` -> (macs, activations) for one image, from its
+    input `x` and output `y`; the family's analytic cost records the same numbers with `CostSheet.op`.
+    """
+
+    kind = "op"
+
+    def op_cost(self, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
+        """(MACs, activations) of one call for one image."""
+        raise NotImplementedError
+
+
+class CostSheet:
+    """Accumulates layer costs while a family's cost function walks its spec (pycls-style)."""
+
+    def __init__(self) -> None:
+        self.rows: list[LayerCost] = []
+
+    def conv(self, stage: str, hw: tuple[int, int], cin: int, cout: int, k: int, stride: int = 1,
+             padding: int | None = None, groups: int = 1, bias: bool = False, dilation: int = 1) -> tuple[int, int]:
+        """A k x k conv; returns the output (H, W)."""
+        padding = dilation * (k // 2) if padding is None else padding
+        out = (_conv_out(hw[0], k, stride, padding, dilation), _conv_out(hw[1], k, stride, padding, dilation))
+        weights = cin // groups * cout * k * k
+        self.rows.append(LayerCost(stage, "conv", weights + (cout if bias else 0),
+                                   weights * out[0] * out[1], cout * out[0] * out[1]))
+        return out
+
+    def conv_transpose(self, stage: str, hw: tuple[int, int], cin: int, cout: int, k: int, stride: int,
+                       groups: int = 1, bias: bool = True) -> tuple[int, int]:
+        """A transposed conv with padding 0; MACs counted on the input size; returns the output (H, W)."""
+        out = ((hw[0] - 1) * stride + k, (hw[1] - 1) * stride + k)
+        weights = cin * (cout // groups) * k * k
+        self.rows.append(LayerCost(stage, "conv_transpose", weights + (cout if bias else 0),
+                                   weights * hw[0] * hw[1], cout * out[0] * out[1]))
+        return out
+
+    def linear(self, stage: str, rows: int, fin: int, fout: int, bias: bool = True) -> None:
+        """A linear layer applied to `rows` vectors."""
+        self.rows.append(LayerCost(stage, "linear", fin * fout + (fout if bias else 0), rows * fin * fout, rows * fout))
+
+    def norm(self, stage: str, channels: int) -> None:
+        """An affine BatchNorm: 2 params per channel, no MACs, no counted activations."""
+        self.rows.append(LayerCost(stage, "norm", 2 * channels, 0, 0))
+
+    def op(self, stage: str, kind: str, macs: int, activations: int) -> None:
+        """A parameter-free counted op (a `CountedOp`): its declared MACs and activations, 0 params."""
+        self.rows.append(LayerCost(stage, kind, 0, macs, activations))
+
+    def total(self, input_size: tuple[int, int]) -> Complexity:
+        """The totals of all rows."""
+        return Complexity(sum(r.params for r in self.rows), sum(r.macs for r in self.rows),
+                          sum(r.activations for r in self.rows), tuple(input_size), tuple(self.rows))
+
+
+@functools.lru_cache(maxsize=4096)
+def complexity(spec: NetSpec) -> Complexity:
+    """Params, MACs and activations of `spec` for one image; analytic when the family has a cost function."""
+    from scaler.families import check_input_size
+
+    family = check_input_size(spec)
+    if family.cost is None:
+        return traced_complexity(spec)
+    sheet = CostSheet()
+    family.cost(spec, sheet)
+    return sheet.total(spec.input_size)
+
+
+def _stage_key(name: str) -> str:
+    """Stage a module belongs to: "encoder.3" for encoder.stages.3.*, else its top-level name."""
+    parts = name.split(".")
+    if len(parts) >= 3 and parts[1] == "stages":
+        return f"{parts[0]}.{parts[2]}"
+    return parts[0]
+
+
+def traced_complexity(spec: NetSpec, model: nn.Module | None = None) -> Complexity:
+    """Count by running a real module (built on the meta device unless given) with forward hooks."""
+    from scaler.families import build
+
+    model = build(spec, "meta") if model is None else model
+    device = next(model.parameters()).device
+    rows: list[LayerCost] = []
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        name = names[module]
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        if isinstance(module, CountedOp):
+            macs, activations = module.op_cost(inputs[0][:1], output[:1])
+            rows.append(LayerCost(_stage_key(name), module.kind, own, macs, activations))
+            return
+        if isinstance(module, nn.ConvTranspose2d):
+            weights = module.weight.numel()
+            macs = weights * inputs[0].shape[-2] * inputs[0].shape[-1]
+            kind = "conv_transpose"
+        elif isinstance(module, nn.Conv2d):
+            macs = module.weight.numel() * output.shape[-2] * output.shape[-1]
+            kind = "conv"
+        else:
+            macs = module.weight.numel() * (output.numel() // output.shape[-1])
+            kind = "linear"
+        rows.append(LayerCost(_stage_key(name), kind, own, macs, output[0].numel()))
+
+    names: dict[nn.Module, str] = {}
+    handles = []
+    counted = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, CountedOp)
+    for name, module in model.named_modules():
+        if isinstance(module, counted):
+            names[module] = name
+            handles.append(module.register_forward_hook(hook))
+        elif not list(module.children()):  # other leaves: parameters only (BN, ...)
+            own = sum(p.numel() for p in module.parameters(recurse=False))
+            if own:
+                rows.append(LayerCost(_stage_key(name), "norm", own, 0, 0))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, spec.in_channels, *spec.input_size, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return Complexity(sum(r.params for r in rows), sum(r.macs for r in rows),
+                      sum(r.activations for r in rows), spec.input_size, tuple(rows))
+
+
+def stage_table(spec: NetSpec) -> list[dict[str, object]]:
+    """Per-stage breakdown rows: stage, depth, width, params, MACs, activations (for `scaler inspect`)."""
+    cost = complexity(spec)
+    order: dict[str, dict[str, int]] = {}
+    for row in cost.layers:
+        agg = order.setdefault(row.stage, {"params": 0, "macs": 0, "activations": 0})
+        agg["params"] += row.params
+        agg["macs"] += row.macs
+        agg["activations"] += row.activations
+    table = []
+    for key, agg in order.items():
+        part, _, index = key.partition(".")
+        stage = spec.part(part)[int(index)] if index and part in ("encoder", "decoder") else None
+        table.append({"stage": key, "depth": stage.depth if stage else None,
+                      "width": stage.width if stage else None, **agg})
+    return table
