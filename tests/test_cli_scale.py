@@ -10,14 +10,22 @@ import pytest
 
 from scaler import NetSpec, complexity
 
-SCALER = [sys.executable, "-m", "scaler"]
+from tests.cli_helpers import run_cli
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SCALER, *args], capture_output=True, text=True, timeout=120)
+@pytest.fixture
+def run(capsys):
+    return lambda *args: run_cli(capsys, *args)
 
 
-def test_scale_json_contract(tmp_path):
+def test_console_script_exits_2_with_one_line():
+    """The real entry point (a subprocess), not only the in-process runner."""
+    out = subprocess.run([sys.executable, "-m", "scaler", "scale", "--method", "diagonal"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "diagonal" in out.stderr
+
+
+def test_scale_json_contract(run, tmp_path):
     out = run("scale", "unet", "--base-width", "64", "--classes", "19", "--input", "512x1024",
               "--budget", "params=2x", "--method", "all", "--json", "--save", str(tmp_path))
     assert out.returncode == 0, out.stderr
@@ -36,7 +44,7 @@ def test_scale_json_contract(tmp_path):
     assert "encoder" in records[-1]["factors"]  # asymmetric: per-part factors where they differ
 
 
-def test_scale_table_and_inspect(tmp_path):
+def test_scale_table_and_inspect(run, tmp_path):
     out = run("scale", "--budget", "params=2x", "--method", "width,asymmetric", "--save", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "GMACs" in out.stdout and "GFLOPs" in out.stdout and "slack params" in out.stdout
@@ -62,7 +70,7 @@ def test_scale_table_and_inspect(tmp_path):
     (["scale", "--option", "activation=gelu"], "unknown activation 'gelu'"),
     (["inspect", "/nonexistent/spec.json"], "does not exist"),
 ])
-def test_bad_input_is_one_line_exit_2(args, needle):
+def test_bad_input_is_one_line_exit_2(run, args, needle):
     out = run(*args)
     assert out.returncode == 2, (out.stdout, out.stderr)
     lines = out.stderr.strip().splitlines()
@@ -70,7 +78,7 @@ def test_bad_input_is_one_line_exit_2(args, needle):
     assert "Traceback" not in out.stderr
 
 
-def test_inspect_rejects_a_corrupt_spec(tmp_path):
+def test_inspect_rejects_a_corrupt_spec(run, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     out = run("inspect", str(bad))
