@@ -1,0 +1,104 @@
+"""Segmentation metrics from a confusion matrix: pixel accuracy, mean pixel accuracy, mean IoU.
+
+Formulas of the FCN paper (Long, Shelhamer, Darrell 2015, sec. 5): with n_ij the pixels of true
+class i predicted as j and t_i = sum_j n_ij,
+    PA   = sum_i n_ii / sum_i t_i
+    MPA  = (1/n_cl') sum_i n_ii / t_i
+    mIoU = (1/n_cl') sum_i n_ii / (t_i + sum_j n_ji - n_ii)
+where n_cl' counts the classes that take part: for mIoU those present in the truth or the
+prediction, for MPA those present in the truth (t_i > 0). Ignore pixels are never counted.
+"""
+from __future__ import annotations
+
+import torch
+
+from scaler.errors import ScalerError
+
+__all__ = ["ConfusionMatrix"]
+
+
+class ConfusionMatrix:
+    """A [C, C] pixel confusion matrix (rows = truth, columns = prediction) accumulated on `device`."""
+
+    def __init__(self, num_classes: int, ignore_index: int, device: torch.device | str = "cpu") -> None:
+        """Start from an all-zero matrix.
+
+        Args:
+            num_classes: number of classes C.
+            ignore_index: truth value whose pixels are skipped.
+            device: where the matrix lives; put it where the predictions are, so updates never copy
+                to the host.
+        """
+        if num_classes < 1:
+            raise ScalerError(f"num_classes must be >= 1, got {num_classes=}")
+        self.num_classes = int(num_classes)
+        self.ignore_index = int(ignore_index)
+        self.device = torch.device(device)
+        # One extra bin at the end collects the skipped pixels, so no boolean indexing (which would
+        # need the number of kept pixels on the host) is needed to drop them.
+        self._counts = torch.zeros(self.num_classes**2 + 1, dtype=torch.int64, device=self.device)
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        """The [C, C] int64 counts: matrix[i, j] = pixels of true class i predicted as j."""
+        return self._counts[:-1].view(self.num_classes, self.num_classes)
+
+    def reset(self) -> None:
+        """Zero the counts."""
+        self._counts.zero_()
+
+    @torch.no_grad()
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        """Add a batch: `prediction` is logits [N, C, H, W] (argmax over C) or labels [N, H, W]; `target` [N, H, W].
+
+        Pixels whose target is the ignore index, or outside [0, C), are skipped, as are predictions
+        outside [0, C) (impossible for logits). No host synchronisation happens here.
+        """
+        if prediction.dim() == target.dim() + 1:
+            if prediction.shape[1] != self.num_classes:
+                raise ScalerError(
+                    f"logits have {prediction.shape[1]} channels but the matrix has {self.num_classes} classes"
+                )
+            prediction = prediction.argmax(dim=1)
+        if prediction.shape != target.shape:
+            raise ScalerError(
+                f"prediction shape {tuple(prediction.shape)} does not match target shape {tuple(target.shape)}"
+            )
+        truth = target.to(self.device, torch.int64, non_blocking=True).flatten()
+        predicted = prediction.to(self.device, torch.int64, non_blocking=True).flatten()
+        size = self.num_classes
+        valid = (truth != self.ignore_index) & (truth >= 0) & (truth < size) & (predicted >= 0) & (predicted < size)
+        index = torch.where(valid, truth * size + predicted, size * size)
+        if self.device.type == "cpu":
+            self._counts += torch.bincount(index, minlength=size * size + 1)
+        else:
+            # CUDA bincount reads the input's min/max back to the host (a sync per call); a
+            # scatter-add into the fixed-size bins does the same count without one.
+            self._counts.scatter_add_(0, index, torch.ones_like(index))
+
+    def compute(self) -> dict[str, float | list[float | None]]:
+        """PA, MPA, mIoU and per-class IoU as plain Python numbers (JSON-safe, no NaN).
+
+        `iou_per_class[i]` is None for a class absent from both truth and prediction. With no
+        counted pixel at all every score is 0.0.
+        """
+        matrix = self.matrix.to("cpu", torch.float64)
+        hits = matrix.diagonal()
+        truth = matrix.sum(dim=1)
+        predicted = matrix.sum(dim=0)
+        union = truth + predicted - hits
+        in_truth = truth > 0
+        in_union = union > 0
+        total = truth.sum()
+        pixel_accuracy = float(hits.sum() / total) if total > 0 else 0.0
+        class_accuracy = hits[in_truth] / truth[in_truth]
+        iou = hits[in_union] / union[in_union]
+        iou_per_class: list[float | None] = [None] * self.num_classes
+        for position, value in zip(torch.nonzero(in_union).flatten().tolist(), iou.tolist()):
+            iou_per_class[position] = value
+        return {
+            "pa": pixel_accuracy,
+            "mpa": float(class_accuracy.mean()) if class_accuracy.numel() else 0.0,
+            "miou": float(iou.mean()) if iou.numel() else 0.0,
+            "iou_per_class": iou_per_class,
+        }

@@ -1,0 +1,99 @@
+"""ConfusionMatrix against hand-computed examples (FCN-paper formulas)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from scaler.errors import ScalerError
+from scaler.metrics import ConfusionMatrix
+
+IGNORE = 255
+
+# 1x2x4 batch; the 255 pixel is skipped. Pairs (truth, prediction):
+# (0,0) (0,1) (1,1) (1,1) / (2,2) (2,0) (255,1) (0,0)
+TARGET = torch.tensor([[[0, 0, 1, 1], [2, 2, IGNORE, 0]]])
+PREDICTION = torch.tensor([[[0, 1, 1, 1], [2, 0, 1, 0]]])
+# rows = truth, columns = prediction
+EXPECTED_MATRIX = torch.tensor([[2, 1, 0], [0, 2, 0], [1, 0, 1]])
+
+
+def _one_hot_logits(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Logits whose argmax is `labels`, [N, C, H, W]."""
+    return torch.nn.functional.one_hot(labels, num_classes).permute(0, 3, 1, 2).float() * 3 - 1
+
+
+def test_matrix_counts_rows_truth_columns_prediction():
+    cm = ConfusionMatrix(3, IGNORE, "cpu")
+    cm.update(PREDICTION, TARGET)
+    assert torch.equal(cm.matrix, EXPECTED_MATRIX)
+    assert cm.matrix.dtype == torch.int64
+
+
+def test_scores_match_hand_computation():
+    cm = ConfusionMatrix(3, IGNORE)
+    cm.update(PREDICTION, TARGET)
+    scores = cm.compute()
+    # PA = (2 + 2 + 1) / 7; per-class accuracy 2/3, 2/2, 1/2; IoU 2/(3+3-2), 2/(2+3-2), 1/(2+1-1)
+    assert scores["pa"] == pytest.approx(5 / 7)
+    assert scores["mpa"] == pytest.approx((2 / 3 + 1 + 1 / 2) / 3)
+    assert scores["iou_per_class"] == pytest.approx([1 / 2, 2 / 3, 1 / 2])
+    assert scores["miou"] == pytest.approx((1 / 2 + 2 / 3 + 1 / 2) / 3)
+
+
+def test_absent_class_is_none_and_excluded_from_the_means():
+    # truth [0, 0, 1], prediction [0, 3, 1]: class 2 absent everywhere, class 3 only predicted.
+    cm = ConfusionMatrix(4, IGNORE)
+    cm.update(torch.tensor([[[0, 3, 1]]]), torch.tensor([[[0, 0, 1]]]))
+    scores = cm.compute()
+    assert scores["iou_per_class"] == pytest.approx([1 / 2, 1.0, None, 0.0])
+    assert scores["miou"] == pytest.approx((1 / 2 + 1 + 0) / 3)  # class 3 (false positives only) counts
+    assert scores["mpa"] == pytest.approx((1 / 2 + 1) / 2)  # MPA: only classes with t_i > 0
+    assert scores["pa"] == pytest.approx(2 / 3)
+    json.dumps(scores, allow_nan=False)
+
+
+def test_logits_and_labels_give_the_same_matrix():
+    from_labels, from_logits = ConfusionMatrix(3, IGNORE), ConfusionMatrix(3, IGNORE)
+    from_labels.update(PREDICTION, TARGET)
+    from_logits.update(_one_hot_logits(PREDICTION, 3), TARGET)
+    assert torch.equal(from_labels.matrix, from_logits.matrix)
+
+
+def test_updates_accumulate_and_reset_clears():
+    cm = ConfusionMatrix(3, IGNORE)
+    cm.update(PREDICTION[:, :1], TARGET[:, :1])
+    cm.update(PREDICTION[:, 1:], TARGET[:, 1:])
+    assert torch.equal(cm.matrix, EXPECTED_MATRIX)
+    cm.reset()
+    assert cm.matrix.sum() == 0
+
+
+def test_ignore_pixels_never_count_whatever_is_predicted():
+    cm = ConfusionMatrix(3, IGNORE)
+    cm.update(torch.tensor([[[0, 1, 2]]]), torch.full((1, 1, 3), IGNORE))
+    assert cm.matrix.sum() == 0
+    assert cm.compute() == {"pa": 0.0, "mpa": 0.0, "miou": 0.0, "iou_per_class": [None, None, None]}
+
+
+def test_ignore_index_inside_the_class_range_is_also_skipped():
+    cm = ConfusionMatrix(3, ignore_index=3)
+    cm.update(torch.tensor([[[0, 1, 2]]]), torch.tensor([[[0, 3, 2]]]))
+    assert cm.matrix.sum() == 2
+
+
+def test_shape_mismatch_is_rejected():
+    cm = ConfusionMatrix(3, IGNORE)
+    with pytest.raises(ScalerError, match="does not match"):
+        cm.update(torch.zeros(1, 2, 3, dtype=torch.long), torch.zeros(1, 3, 2, dtype=torch.long))
+    with pytest.raises(ScalerError, match="channels"):
+        cm.update(torch.zeros(1, 4, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long))
+
+
+def test_perfect_prediction_scores_one():
+    target = torch.randint(0, 5, (2, 8, 8), generator=torch.Generator().manual_seed(0))
+    cm = ConfusionMatrix(5, IGNORE)
+    cm.update(_one_hot_logits(target, 5), target)
+    scores = cm.compute()
+    assert scores["pa"] == scores["mpa"] == scores["miou"] == 1.0
