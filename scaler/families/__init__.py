@@ -104,4 +104,4 @@ def _load_builtin() -> None:
 
 
 #: Further built-in family modules (added by later families, each registering itself on import).
-_EXTRA: tuple[str, ...] = ()
+_EXTRA: tuple[str, ...] = ("ednet", "fcn_vgg", "deeplab_fpn")
