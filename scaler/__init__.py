@@ -14,6 +14,7 @@ from __future__ import annotations
 from scaler.complexity import Complexity, complexity, stage_table, traced_complexity
 from scaler.errors import BudgetError, ConfigError, DataError, ScalerError, SpecError
 from scaler.families import FAMILIES, base_spec, build, get_family
+from scaler.families._pretrained import load_encoder_weights
 from scaler.rules import METHODS, PAPER_RATIO, Factors, apply_factors
 from scaler.solver import Budget, Solution, parse_budgets, scale, solve
 from scaler.spec import NetSpec, StageSpec
@@ -21,7 +22,7 @@ from scaler.spec import NetSpec, StageSpec
 __all__ = [
     "Budget", "BudgetError", "Complexity", "ConfigError", "DataError", "FAMILIES", "Factors", "METHODS",
     "NetSpec", "PAPER_RATIO", "ScalerError", "Solution", "SpecError", "StageSpec", "apply_factors",
-    "base_spec", "build", "complexity", "get_family", "parse_budgets", "scale", "solve", "stage_table",
+    "base_spec", "build", "complexity", "get_family", "load_encoder_weights", "parse_budgets", "scale", "solve", "stage_table",
     "traced_complexity",
 ]
 __version__ = "0.1.0"
