@@ -6,7 +6,7 @@ import math
 __all__ = ["make_divisible", "round_depth", "round_depths", "snap_size", "DEPTH_POLICIES"]
 
 #: How scaled depths are rounded; see `round_depths`.
-DEPTH_POLICIES = ("stagewise", "uniform")
+DEPTH_POLICIES = ("stagewise", "uniform", "floor")
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -33,6 +33,9 @@ def round_depths(depths: tuple[int, ...], factor: float, policy: str = "stagewis
 
     - "uniform": every stage gets ceil(depth * factor) (EfficientNet's rule). Depth then moves in
       big steps (2 -> 3 -> 4 units everywhere), so a budget is often left half used.
+    - "floor": every stage gets floor(depth * factor), at least 1. It is what the asymmetric-scaling
+      paper's own counts imply: its WDR and AWDR (d 1.8) have 3 units per stage (62.6M / 55.0M here,
+      62.8M / 55.2M in the paper), not ceil(3.6) = 4 (83.6M / 71.9M).
     - "stagewise" (default): the part gets ceil(sum(depths) * factor) units in total. Every unit a
       stage could gain has a fixed place in one queue, ordered by the factor at which proportional
       scaling would ask for it (unit n of a stage of base depth d at n / d), ties in stage order
@@ -45,6 +48,8 @@ def round_depths(depths: tuple[int, ...], factor: float, policy: str = "stagewis
 
     if policy not in DEPTH_POLICIES:
         raise SpecError(f"unknown depth rounding policy {policy!r}; valid: {', '.join(DEPTH_POLICIES)}")
+    if policy == "floor":
+        return tuple(max(1, math.floor(d * factor + 1e-9)) for d in depths)
     if policy == "uniform" or factor <= 1.0:
         return tuple(round_depth(d, factor) for d in depths)
     extra = math.ceil(sum(depths) * factor - 1e-9) - sum(depths)

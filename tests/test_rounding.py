@@ -43,8 +43,20 @@ def test_stagewise_is_monotone_and_never_below_base():
         previous = current
 
 
+def test_floor_is_the_papers_wdr():
+    from scaler import Factors, apply_factors, base_spec, complexity
+
+    assert round_depths((2, 2), 1.8, "floor") == (3, 3)
+    assert round_depths((2, 2), 2.0, "floor") == (4, 4)
+    base = base_spec("unet", classes=19)
+    wdr = apply_factors(base, Factors.uniform(1.8, 1.16, 1.4), "floor")
+    awdr = apply_factors(base, Factors(encoder_depth=1.8, encoder_width=1.16, resolution=1.4), "floor")
+    assert complexity(wdr).params / 1e6 == pytest.approx(62.8, rel=0.01)   # the paper's WDR
+    assert complexity(awdr).params / 1e6 == pytest.approx(55.2, rel=0.01)  # the paper's AWDR
+
+
 def test_unknown_policy():
-    with pytest.raises(SpecError, match="valid: stagewise, uniform"):
+    with pytest.raises(SpecError, match="valid: stagewise, uniform, floor"):
         round_depths((2,), 1.5, "greedy")
 
 
