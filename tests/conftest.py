@@ -24,3 +24,21 @@ def camvid_root_or_skip() -> Path:
 def camvid_root() -> Path:
     """Fixture form of camvid_root_or_skip."""
     return camvid_root_or_skip()
+
+
+#: Skip reasons that CI must never accept: (environment variable, text in the skip reason).
+_REQUIRED = (("SCALER_REQUIRE_CAMVID", "CamVid"), ("SCALER_REQUIRE_POSTGRES", "PostgreSQL"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI's SCALER_REQUIRE_* variables a skip for missing CamVid or PostgreSQL is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return
+    reason = str(report.longrepr[2])
+    for variable, needle in _REQUIRED:
+        if os.environ.get(variable) == "1" and needle in reason:
+            report.outcome = "failed"
+            report.longrepr = f"{reason} (required: {variable}=1)"

@@ -1,0 +1,80 @@
+"""`scaler report` and `scaler reproduce`: thin commands over scaler.report."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+__all__ = ["register"]
+
+
+def _print_outcome(rep, out: Path) -> None:
+    """Print the table, the summary's answer and where the files are."""
+    from scaler.report import table_markdown
+
+    typer.echo(table_markdown(rep.table).rstrip())
+    typer.echo("")
+    for line in rep.summary.to_markdown().splitlines():
+        if line.startswith("- Most"):
+            typer.echo(line.replace("**", ""))
+    typer.echo(f"wrote {len(rep.files)} files to {out}/ (table.md, table.csv, summary.md, plots/)")
+
+
+def report(
+    source: List[str] = typer.Argument(..., help="A study TOML, a storage URL (with --study-name), run dirs, "
+                                                 "or a `scaler reproduce` folder."),
+    out: Path = typer.Option(..., "--out", help="Report folder (created)."),
+    study_name: Optional[str] = typer.Option(None, help="The study in a storage URL (or overriding the TOML's)."),
+    accuracy: str = typer.Option("miou", help="Accuracy the summary ranks by: miou, pa or mpa."),
+) -> None:
+    """Tables, Pareto fronts, trade-off plots and a summary of a study or of training runs."""
+    from scaler.report import report as make_report
+
+    rep = make_report(source if len(source) > 1 else source[0], out, study_name=study_name, accuracy=accuracy)
+    typer.echo(f"{rep.records.attrs.get('source')}: {len(rep.records)} runs, {len(rep.table)} networks")
+    _print_outcome(rep, out)
+
+
+def reproduce(
+    data: str = typer.Option("camvid", help="Dataset: camvid, shapes, cityscapes, voc, folder."),
+    data_root: Optional[str] = typer.Option(None, help="Dataset folder (camvid: ../shared/data/camvid by default)."),
+    seeds: int = typer.Option(1, help="Seeds per network (0, 1, ...): tables show mean +/- std."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs of every run (default: TrainConfig's)."),
+    base_width: int = typer.Option(64, help="Channels of the base U-Net's first stage (the paper: 64)."),
+    input: Optional[str] = typer.Option(None, "--input", help="Base input size HxW; R/WDR/AWDR train at 1.4x."),
+    out: Path = typer.Option(..., "--out", help="Output folder: runs/, reproduce.json, networks.md, the report."),
+    budget: str = typer.Option("params=2x", help="Budget the networks are held to (solved into with --solve)."),
+    solve: bool = typer.Option(False, "--solve/--paper-factors",
+                               help="Solve each rule's factor into --budget instead of the paper's factors."),
+    depth_rounding: Optional[str] = typer.Option(
+        None, help="Depth rounding: floor (default with the paper's factors: its own counts), stagewise (default with --solve), uniform."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size of every run."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate of every run."),
+    max_steps_per_epoch: Optional[int] = typer.Option(None, help="Cap on steps per epoch (quick checks)."),
+    train_option: List[str] = typer.Option([], help="Further TrainConfig field NAME=VALUE (repeatable), "
+                                                    "e.g. amp=off."),
+    network: List[str] = typer.Option([], help="Train only these of Baseline, D, W, R, WDR, AWDR (repeatable)."),
+    progress: bool = typer.Option(False, help="Show each run's per-epoch progress."),
+) -> None:
+    """Train the paper's six networks (Baseline, D, W, R, WDR, AWDR) x seeds, then report them; resumable."""
+    from scaler.formatting import parse_assignments, parse_size
+    from scaler.report import reproduce as run_reproduce
+
+    options = parse_assignments(train_option, "train option")
+    if max_steps_per_epoch is not None:
+        options["max_steps_per_epoch"] = max_steps_per_epoch
+    rep = run_reproduce(data, out, data_root=data_root, seeds=seeds, epochs=epochs, base_width=base_width,
+                        input_size=parse_size(input) if input else None, budget=budget, solve=solve,
+                        depth_policy=depth_rounding, batch_size=batch_size, lr=lr, train_options=options,
+                        networks=network or None,
+                        progress=progress, log=typer.echo)
+    typer.echo((out / "networks.md").read_text().rstrip())
+    typer.echo("")
+    _print_outcome(rep, out)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report` and `reproduce` to the app."""
+    app.command("report")(report)
+    app.command("reproduce")(reproduce)

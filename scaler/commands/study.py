@@ -1,0 +1,137 @@
+"""`scaler study run|status`: run a study file as one worker, or print its trials."""
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+__all__ = ["register", "study_app"]
+
+study_app = typer.Typer(no_args_is_help=True,
+                        help="Optuna searches over scaling rules under a budget (studies/*.toml).")
+
+_STORAGE_HELP = "Storage URL (any SQLAlchemy URL; postgresql://user@host/db for many workers). Default: the file's."
+
+
+def _config(study_file: Path, storage: Optional[str], name: Optional[str], **overrides: Any) -> Any:
+    """Load the study file and apply command-line overrides."""
+    from scaler.study import load_study_config
+
+    return load_study_config(study_file).with_overrides(storage=storage, name=name, **overrides)
+
+
+def _fmt(value: Any, pattern: str, scale: float = 1.0) -> str:
+    """A number formatted, or "" when missing."""
+    return "" if value is None or value != value else format(value / scale, pattern)
+
+
+def _factors(factors: Any) -> str:
+    """Compact factors: "d1.80 w1.16 r1.40", or per part "enc d.. w.. / dec d.. w.. r.."."""
+    if not isinstance(factors, dict):
+        return ""
+    if "encoder" in factors:
+        enc, dec = factors["encoder"], factors["decoder"]
+        return (f"enc d{enc['depth']:.2f} w{enc['width']:.2f} / dec d{dec['depth']:.2f} w{dec['width']:.2f} "
+                f"r{factors['resolution']:.2f}")
+    return f"d{factors['depth']:.2f} w{factors['width']:.2f} r{factors['resolution']:.2f}"
+
+
+def _trial_line(trial: Any) -> str:
+    """One line for a finished trial."""
+    attrs = trial.user_attrs
+    status = attrs.get("status", trial.state.name.lower())
+    best = attrs.get("best") or {}
+    parts = [f"trial {trial.number:4d} {status:11s} {attrs.get('rule', ''):10s} {_factors(attrs.get('factors'))}",
+             f"params {_fmt(attrs.get('params'), '.3f', 1e6)}M  GMACs {_fmt(attrs.get('macs'), '.3f', 1e9)}"]
+    if best.get("miou") is not None:
+        parts.append(f"mIoU {best['miou']:.4f}")
+    if attrs.get("ms_per_step") is not None:
+        parts.append(f"{attrs['ms_per_step']:.1f} ms/step")
+    if attrs.get("fail_reason"):
+        parts.append(f"({attrs['fail_reason']})")
+    if trial.duration is not None:
+        parts.append(f"[{trial.duration.total_seconds():.1f} s]")
+    return "  ".join(parts)
+
+
+def run(
+    study_file: Path = typer.Argument(..., help="A study file, e.g. studies/quickstart.toml."),
+    storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
+    n_trials: Optional[int] = typer.Option(None, help="Total trials of the study (all workers together)."),
+    timeout: Optional[float] = typer.Option(None, help="Seconds after which THIS worker starts no new trial."),
+    device: Optional[str] = typer.Option(None, help="Device of this worker, e.g. cuda:1 (one GPU per worker)."),
+    name: Optional[str] = typer.Option(None, help="Study name (default: the file's)."),
+    run_root: Optional[Path] = typer.Option(None, help="Root of the run directories: ROOT/NAME/trial_NNNN."),
+    progress: bool = typer.Option(False, help="Show the trainer's progress bar."),
+    wait: bool = typer.Option(True, help="With nothing left to start, wait for other workers' running trials "
+                                         "(and retry one whose worker dies) before exiting."),
+    verbose: bool = typer.Option(False, help="Show Optuna's own log lines."),
+) -> None:
+    """Run trials of a study as one worker; start it on many machines with one --storage to share the study."""
+    import optuna
+
+    from scaler.study import run_study
+
+    config = _config(study_file, storage, name, n_trials=n_trials, timeout=timeout, device=device, run_root=run_root)
+    # Each trial gets one line below; Optuna's own (a traceback per failed trial) only on request.
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a scheduler's SIGTERM stops like Ctrl-C
+    typer.echo(f"study {config.name!r}: storage {_safe(config.storage)}; runs in {config.study_dir}")
+    try:
+        result = run_study(config, on_trial_end=lambda t: typer.echo(_trial_line(t)), progress=progress, wait=wait)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the running trial is marked 'interrupted' and queued again; "
+                   "run the same command to resume", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(f"stopped ({result.stopped}) after {len(result.trials)} trial(s) in {result.wall_s:.1f} s; "
+               f"`scaler study status {study_file}` lists them")
+
+
+def _safe(url: str) -> str:
+    """A URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def status(
+    study_file: Path = typer.Argument(..., help="The study file the study was run from."),
+    storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
+    name: Optional[str] = typer.Option(None, help="Study name (default: the file's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the trial records as JSON."),
+) -> None:
+    """Print a study's trials: state, rule, factors, params, GMACs, ms/step, mIoU."""
+    from scaler.formatting import text_table
+    from scaler.study import study_trials_frame
+
+    config = _config(study_file, storage, name)
+    frame = study_trials_frame(config.storage, config.name)
+    if as_json:
+        typer.echo(frame.to_json(orient="records", indent=2))
+        return
+    rows = [{
+        "#": r.number, "state": r.state, "status": r.status, "rule": r.rule or "", "factors": _factors(r.factors),
+        "params (M)": _fmt(r.params, ".3f", 1e6), "GMACs": _fmt(r.macs, ".3f", 1e9),
+        "input": "x".join(map(str, r.input_size)) if isinstance(r.input_size, list) else "",
+        "ms/step": _fmt(r.ms_per_step, ".1f"), "mIoU": _fmt(r.miou, ".4f"),
+        "epochs": _fmt(r.epochs_run, ".0f"), "note": r.fail_reason if isinstance(r.fail_reason, str) else "",
+    } for r in frame.itertuples()]
+    counts = frame["state"].value_counts().to_dict() if len(frame) else {}
+    typer.echo(f"study {config.name!r} ({_safe(config.storage)}): {len(frame)} trial(s) "
+               f"{json.dumps(counts)}; MACs per image (GFLOPs = 2 x GMACs)")
+    if rows:
+        typer.echo(text_table(rows))
+        done = frame[(frame.status == "completed") & frame.miou.notna()]
+        if len(done):
+            best = done.loc[done.miou.idxmax()]
+            typer.echo(f"best: trial {best.number} ({best.rule}) mIoU {best.miou:.4f}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `study` command group."""
+    study_app.command("run")(run)
+    study_app.command("status")(status)
+    app.add_typer(study_app, name="study")

@@ -1,0 +1,374 @@
+"""Collect results into ONE tidy DataFrame: one row per run (a study trial, or a run dir), every status kept.
+
+Sources: an Optuna study (any RDB storage URL: SQLite, PostgreSQL, ...), a study TOML (through
+`scaler.study.load_study_config`), trainer run dirs (`scaler.train.load_run`), or a `reproduce`
+output folder (its `reproduce.json` manifest names each network and its scaling rule).
+Accuracies are fractions in [0, 1] here, as the trainer writes them; tables and plots show percent.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scaler.errors import ScalerError
+
+__all__ = [
+    "COLUMNS", "RULES", "PAPER_NAMES", "STATUSES", "MANIFEST", "collect", "records_from_study",
+    "records_from_runs", "records_from_reproduce",
+]
+
+#: Scaling rules in the order tables and legends list them ("unknown": a run dir that does not say).
+RULES = ("baseline", "depth", "width", "resolution", "compound", "asymmetric", "custom", "unknown")
+#: The asymmetric-scaling paper's names for the networks each rule makes.
+PAPER_NAMES = {"baseline": "Baseline", "depth": "D", "width": "W", "resolution": "R", "compound": "WDR",
+               "asymmetric": "AWDR", "custom": "custom", "unknown": "run"}
+#: Every status a row can have; only "completed" rows have trustworthy final accuracies.
+#: "running": a trial or run still running, or killed without a word (a rerun resumes it);
+#: "interrupted": a run an exception stopped (a rerun resumes it); "waiting": a queued study trial;
+#: "pending": a reproduce run not started yet.
+STATUSES = ("completed", "pruned", "diverged", "oom", "infeasible", "failed", "running", "interrupted", "waiting",
+            "pending")
+#: The trainer's run statuses -> ours: a run stopped early by patience has completed.
+_RUN_STATUS = {"completed": "completed", "early_stopped": "completed", "diverged": "diverged", "pruned": "pruned",
+               "running": "running", "interrupted": "interrupted"}
+#: The file a reproduce folder keeps its networks, factors and runs in.
+MANIFEST = "reproduce.json"
+
+#: The tidy record's columns. gmacs/gflops/params_m are the same counts in display units (FLOPs = 2 x MACs).
+COLUMNS = (
+    "network", "rule", "seed", "status", "fail_reason", "pa", "mpa", "miou", "best_epoch", "epochs_run",
+    "params", "macs", "flops", "activations", "params_m", "gmacs", "gflops", "ms_per_step", "ms_p10",
+    "ms_p90", "input_size", "factors", "spec", "history", "source", "trial", "run_dir",
+)
+_NUMERIC = ("pa", "mpa", "miou", "best_epoch", "epochs_run", "params", "macs", "flops", "activations",
+            "ms_per_step", "ms_p10", "ms_p90")
+_RUN_NAME = re.compile(r"^(?P<network>.+)-seed(?P<seed>\d+)$")
+
+
+# -- shared row helpers -------------------------------------------------------------------------
+
+def _number(value: Any) -> float:
+    """A finite float, or NaN for None / non-numbers / inf."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _fill_cost(row: dict[str, Any]) -> None:
+    """Fill params/MACs/FLOPs/activations from the spec where the source did not record them."""
+    if row.get("spec") and any(math.isnan(_number(row.get(k))) for k in ("params", "macs", "activations")):
+        from scaler.complexity import complexity
+        from scaler.spec import NetSpec
+
+        try:
+            cost = complexity(NetSpec.from_dict(row["spec"]))
+        except (ValueError, TypeError, KeyError):
+            return  # a spec this version cannot read: the costs stay unknown (NaN), the row stays
+        for key in ("params", "macs", "flops", "activations"):
+            if math.isnan(_number(row.get(key))):
+                row[key] = getattr(cost, key)
+        if not row.get("input_size"):
+            row["input_size"] = list(cost.input_size)
+    if math.isnan(_number(row.get("flops"))) and not math.isnan(_number(row.get("macs"))):
+        row["flops"] = 2 * _number(row["macs"])
+
+
+def _finish(rows: list[dict[str, Any]], source: str) -> pd.DataFrame:
+    """Rows -> the tidy frame: cost filled, units added, networks labelled, columns in order."""
+    for row in rows:
+        _fill_cost(row)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for key in _NUMERIC:
+        frame[key] = pd.to_numeric(frame[key].map(_number), errors="coerce").astype(float)
+    frame["params_m"] = frame["params"] / 1e6
+    frame["gmacs"] = frame["macs"] / 1e9
+    frame["gflops"] = frame["flops"] / 1e9
+    frame["rule"] = frame["rule"].fillna("unknown").where(frame["rule"].isin(RULES), "unknown")
+    frame["status"] = frame["status"].fillna("failed")
+    frame["fail_reason"] = frame["fail_reason"].fillna("")
+    frame["network"] = _label_networks(frame)
+    frame.attrs["source"] = source
+    return frame.reset_index(drop=True)
+
+
+def _label_networks(frame: pd.DataFrame) -> pd.Series:
+    """One label per distinct network (same spec = same network, whatever the seed).
+
+    A name given by the source (a reproduce manifest) wins. Otherwise a rule's network is called by
+    the paper's name (W, WDR, ...) when it is the rule's only network, or its only one with a
+    completed run; the others are numbered by their first trial/row ("W #12"), so every label
+    names one spec.
+    """
+    keys = [json.dumps(s, sort_keys=True) if isinstance(s, dict) and s else f"row-{i}"
+            for i, s in zip(frame.index, frame["spec"])]
+    networks: dict[str, dict[str, int]] = {}  # rule -> key -> first row
+    completed: dict[str, set[str]] = {}
+    for i, key, rule, status in zip(frame.index, keys, frame["rule"], frame["status"]):
+        networks.setdefault(rule, {}).setdefault(key, i)
+        if status == "completed":
+            completed.setdefault(rule, set()).add(key)
+    labels = pd.Series(index=frame.index, dtype=object)
+    for i, key, rule, given in zip(frame.index, keys, frame["rule"], frame["network"]):
+        done = completed.get(rule, set())
+        if isinstance(given, str) and given:
+            labels[i] = given
+        elif len(networks[rule]) == 1 or (len(done) == 1 and key in done):
+            labels[i] = PAPER_NAMES[rule]
+        else:
+            first = networks[rule][key]
+            ident = frame.at[first, "trial"]
+            labels[i] = f"{PAPER_NAMES[rule]} #{first if pd.isna(ident) else int(ident)}"
+    return labels
+
+
+# -- Optuna studies -----------------------------------------------------------------------------
+
+def _trial_status(trial: Any) -> tuple[str, str]:
+    """(status, fail_reason) of a trial, as `scaler study` labels them (its objective's "status" attr).
+
+    The Optuna state wins where the attr cannot be trusted: a worker that died leaves "running" on
+    a trial another worker then FAILed; an infeasible candidate is COMPLETE with mIoU 0 but is no result.
+    """
+    from optuna.trial import TrialState
+
+    attrs = trial.user_attrs
+    status, reason = attrs.get("status"), str(attrs.get("fail_reason") or "")
+    if trial.state == TrialState.WAITING:
+        return "waiting", reason or "queued, not started (an enqueued trial or a retry)"
+    if trial.state == TrialState.RUNNING:
+        return "running", ""
+    if attrs.get("infeasible") or status == "infeasible":
+        return "infeasible", reason or "outside the budget: recorded, never trained"
+    if trial.state == TrialState.FAIL and status in (None, "running", "completed"):
+        fallback = str(trial.system_attrs.get("fail_reason") or "").strip().splitlines()
+        return "failed", reason or (fallback[-1] if fallback else "worker died (no heartbeat) or unknown error")
+    if trial.state == TrialState.PRUNED:
+        return "pruned", reason
+    if status in STATUSES and status != "running":
+        return status, reason
+    return ("completed", "") if trial.state == TrialState.COMPLETE else ("failed", reason)
+
+
+def _trial_row(trial: Any, objectives: Sequence[str]) -> dict[str, Any]:
+    """One trial -> one row; a completed trial without a "best" attr takes accuracies from its values."""
+    attrs = trial.user_attrs
+    status, reason = _trial_status(trial)
+    best = dict(attrs.get("best") or {})
+    if status == "completed" and trial.values is not None:
+        for name, value in zip(objectives, trial.values):
+            best.setdefault(name, value)
+    history = attrs.get("history") or []
+    return {
+        "network": None, "rule": attrs.get("rule"), "seed": attrs.get("seed"), "status": status,
+        "fail_reason": reason, "pa": best.get("pa"), "mpa": best.get("mpa"), "miou": best.get("miou"),
+        "best_epoch": best.get("epoch"), "epochs_run": attrs.get("epochs_run") or len(history) or None,
+        **{k: attrs.get(k) for k in ("params", "macs", "flops", "activations", "ms_per_step", "ms_p10",
+                                     "ms_p90", "input_size", "factors", "spec", "run_dir")},
+        "history": list(history), "source": f"trial {trial.number}", "trial": trial.number,
+    }
+
+
+def records_from_study(storage: str, study_name: str | None = None) -> pd.DataFrame:
+    """Every trial of an Optuna study (COMPLETE, PRUNED, FAIL, RUNNING alike) as the tidy record.
+
+    Args:
+        storage: an RDB storage URL (sqlite:///path.db, postgresql+psycopg2://user@host/db, ...).
+        study_name: the study; may be omitted when the storage holds exactly one.
+
+    Raises:
+        ScalerError: unreachable storage, missing SQLite file, unknown study name.
+    """
+    import optuna
+
+    for prefix in ("postgres://", "postgresql://"):  # as scaler.study does: psycopg2, the driver of the extra
+        if storage.startswith(prefix):
+            storage = "postgresql+psycopg2://" + storage[len(prefix):]
+    match = re.match(r"^sqlite:///(.+)$", storage)
+    if match and match.group(1) != ":memory:" and not Path(match.group(1)).is_file():
+        raise ScalerError(f"study database {match.group(1)!r} does not exist; valid: an existing SQLite file")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        names = optuna.get_all_study_names(storage=storage)
+    except Exception as exc:  # sqlalchemy/driver errors are many and varied; name the storage
+        raise ScalerError(f"cannot read study storage {_hide_password(storage)!r}: "
+                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if study_name is None:
+        if len(names) != 1:
+            raise ScalerError(f"storage {_hide_password(storage)!r} holds {len(names)} studies; "
+                              f"pass --study-name, valid: {_names(names)}")
+        study_name = names[0]
+    if study_name not in names:
+        raise ScalerError(f"no study {study_name!r} in {_hide_password(storage)!r}; "
+                          f"valid: {_names(names)}")
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    objectives = list(study.user_attrs.get("objectives") or [])
+    if not objectives and study.metric_names:
+        objectives = list(study.metric_names)
+    rows = [_trial_row(t, objectives) for t in study.get_trials(deepcopy=False)]
+    frame = _finish(rows, f"study {study_name!r} in {_hide_password(storage)}")
+    frame.attrs.update({k: study.user_attrs.get(k) for k in ("base_spec", "budgets", "objectives", "directions")})
+    return frame
+
+
+def _names(names: Sequence[str], limit: int = 20) -> str:
+    """Study names for an error message: sorted, at most `limit`, "(none)" when empty."""
+    names = sorted(names)
+    shown = ", ".join(names[:limit]) or "(none)"
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _hide_password(url: str) -> str:
+    """A storage URL with any password replaced by ***."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+# -- trainer run dirs ---------------------------------------------------------------------------
+
+def _is_run_dir(path: Path) -> bool:
+    """A trainer run dir holds spec.json and config.json (metrics.json from the first epoch on)."""
+    return (path / "spec.json").is_file() and (path / "config.json").is_file()
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's content, or None when missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _run_row(run_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One run dir -> one row; an unfinished or unreadable run becomes a "failed"/"running" row, not an error."""
+    meta = dict(meta or {})
+    match = _RUN_NAME.match(run_dir.name)
+    spec = _read_json(run_dir / "spec.json")
+    config = _read_json(run_dir / "config.json") or {}
+    row: dict[str, Any] = {
+        "network": meta.get("network"), "rule": meta.get("rule"), "factors": meta.get("factors"),
+        "seed": config.get("seed", int(match.group("seed")) if match else None),
+        "spec": spec.get("spec", spec) if isinstance(spec, dict) else None,
+        "source": str(run_dir), "run_dir": str(run_dir), "history": [],
+    }
+    if row["rule"] is None and match:  # a run named like reproduce's, e.g. "WDR-seed0"
+        by_name = {v: k for k, v in PAPER_NAMES.items()}
+        row["rule"] = by_name.get(match.group("network"))
+        row["network"] = row["network"] or match.group("network")
+    if not (run_dir / "metrics.json").is_file():
+        row.update(status=meta.get("status") or "running", fail_reason=meta.get("fail_reason") or
+                   "no epoch finished yet: still running, or killed (a rerun resumes it)")
+        history = _read_json(run_dir / "history.json")
+        row["history"] = history if isinstance(history, list) else []
+        return row
+    from scaler.train import load_run
+
+    try:
+        result = load_run(run_dir)
+    except Exception as exc:  # a corrupt run must show up as such, never stop the report
+        row.update(status="failed", fail_reason=f"unreadable run: {type(exc).__name__}: {exc}")
+        return row
+    status = _RUN_STATUS.get(result.status, "failed")
+    reason = "" if status == "completed" else (result.message or meta.get("fail_reason") or "")
+    if status in ("running", "interrupted") and meta.get("status") == "failed":
+        status, reason = "failed", meta.get("fail_reason") or reason  # reproduce's last attempt failed
+    if result.status not in _RUN_STATUS:
+        reason = f"unknown run status {result.status!r}" + (f": {reason}" if reason else "")
+    elif status == "running":
+        reason = reason or f"stopped after epoch {result.epochs_run}: still running, or killed (a rerun resumes it)"
+    best = dict(result.best or {})
+    row.update(status=status, fail_reason=reason, pa=best.get("pa"), mpa=best.get("mpa"), miou=best.get("miou"),
+               best_epoch=best.get("epoch"), epochs_run=result.epochs_run, history=list(result.history or []),
+               ms_per_step=result.ms_per_step, ms_p10=result.ms_p10, ms_p90=result.ms_p90)
+    return row
+
+
+def records_from_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
+    """Trainer run dirs as the tidy record (costs from each spec.json; rule from a NAME-seedS dir name).
+
+    Args:
+        run_dirs: folders written by `scaler.train.train`.
+    """
+    dirs = [Path(d) for d in run_dirs]
+    for path in dirs:
+        if not _is_run_dir(path):
+            raise ScalerError(f"{str(path)!r} is not a run dir; valid: a folder with spec.json and config.json "
+                              f"written by `scaler train`")
+    rows = [_run_row(d) for d in dirs]
+    return _finish(rows, ", ".join(map(str, dirs)) if len(dirs) <= 3 else f"{len(dirs)} run dirs")
+
+
+def records_from_reproduce(folder: str | Path) -> pd.DataFrame:
+    """A `reproduce` output folder: the runs its manifest lists (missing ones shown as not finished)."""
+    folder = Path(folder)
+    manifest = _read_json(folder / MANIFEST)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("runs"), list):
+        raise ScalerError(f"{str(folder / MANIFEST)!r} is missing or malformed; valid: a folder written by "
+                          f"`scaler reproduce`")
+    rows = []
+    for run in manifest["runs"]:
+        run_dir = folder / run["run_dir"]
+        if _is_run_dir(run_dir):
+            rows.append(_run_row(run_dir, run))
+        else:  # never started (or its folder was removed): still a row, so the report shows it
+            rows.append({**{k: run.get(k) for k in ("network", "rule", "factors", "seed", "spec")},
+                         "status": run.get("status") or "pending",
+                         "fail_reason": run.get("fail_reason") or "not started yet",
+                         "source": str(run_dir), "run_dir": str(run_dir), "history": []})
+    frame = _finish(rows, f"reproduce folder {folder}")
+    frame.attrs.update({k: manifest.get(k) for k in ("base_spec", "budget", "factor_source", "train")})
+    return frame
+
+
+# -- dispatch -----------------------------------------------------------------------------------
+
+def _study_from_toml(path: Path, study_name: str | None) -> pd.DataFrame:
+    """The study a study TOML names (its storage URL and name, through scaler.study.load_study_config)."""
+    from scaler.study import load_study_config
+
+    config = load_study_config(path)
+    return records_from_study(config.storage, study_name or config.name)
+
+
+def collect(source: str | Path | Sequence[str | Path], study_name: str | None = None) -> pd.DataFrame:
+    """The tidy record of any source: a study TOML, a storage URL (+ study name), run dirs or a reproduce folder.
+
+    Args:
+        source: one of the above, or a list of run dirs.
+        study_name: the study in a storage URL (or overriding the TOML's).
+
+    Raises:
+        ScalerError: a source that is none of these, naming it and what would be valid.
+    """
+    sources = [source] if isinstance(source, (str, Path)) else list(source)
+    if not sources:
+        raise ScalerError("no report source given; valid: a study TOML, a storage URL, run dirs or a reproduce folder")
+    if len(sources) == 1:
+        text = str(sources[0])
+        if "://" in text:
+            return records_from_study(text, study_name)
+        path = Path(text)
+        if path.suffix == ".toml":
+            if not path.is_file():
+                raise ScalerError(f"study file {text!r} does not exist; valid: an existing study TOML")
+            return _study_from_toml(path, study_name)
+        if (path / MANIFEST).is_file():
+            return records_from_reproduce(path)
+        if path.is_dir() and not _is_run_dir(path):
+            children = sorted(p for p in path.iterdir() if p.is_dir() and _is_run_dir(p))
+            if not children and (path / "runs").is_dir():
+                children = sorted(p for p in (path / "runs").iterdir() if p.is_dir() and _is_run_dir(p))
+            if children:
+                return records_from_runs(children)
+    for item in sources:
+        if not Path(item).is_dir():
+            raise ScalerError(f"report source {str(item)!r} is not a study TOML, storage URL, run dir or reproduce "
+                              f"folder; valid: studies/NAME.toml, sqlite:///study.db --study-name NAME, "
+                              f"runs/RUN_DIR ..., or a `scaler reproduce` --out folder")
+    return records_from_runs(sources)

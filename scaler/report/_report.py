@@ -1,0 +1,72 @@
+"""`report(source, out)`: collect -> table -> summary -> plots, every artefact written and returned as a record."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from scaler.errors import ScalerError
+from scaler.report._plots import ACCURACY, plot_all
+from scaler.report._records import collect
+from scaler.report._summary import Summary, summarize
+from scaler.report._tables import paper_table, write_table
+
+__all__ = ["Report", "report", "write_report"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a report holds: the tidy record, the table, the summary, each plot's frame, the files written."""
+
+    records: pd.DataFrame
+    table: pd.DataFrame
+    summary: Summary
+    frames: dict[str, pd.DataFrame]
+    files: tuple[Path, ...]
+
+
+def write_report(records: pd.DataFrame, out: str | Path, accuracy: str = "miou") -> Report:
+    """Write table.csv, table.md, summary.md, records.json and plots/*.png|svg for a tidy record into `out`."""
+    _check_accuracy(accuracy)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = paper_table(records)
+    summary = summarize(table, accuracy)
+    files = write_table(table, out)
+    files.append(summary.write(out))
+    accuracies = (accuracy, *[a for a in ("miou", "pa") if a != accuracy])
+    frames, plots = plot_all(records, out, accuracies)
+    files += plots
+    # The record itself, so a report can be re-read or diffed without the study database.
+    path = out / "records.json"
+    path.write_text(records.drop(columns=["history"]).to_json(orient="records", indent=1, default_handler=str))
+    files.append(path)
+    return Report(records, table, summary, frames, tuple(files))
+
+
+def report(source: str | Path | Sequence[str | Path], out: str | Path, study_name: str | None = None,
+           accuracy: str = "miou") -> Report:
+    """Report a study, run dirs or a reproduce folder into `out`.
+
+    Args:
+        source: a study TOML, an RDB storage URL (with `study_name`), run dirs, or a reproduce folder.
+        out: the report folder (created).
+        study_name: the study in a storage URL.
+        accuracy: the accuracy the summary ranks by: miou (default), pa or mpa.
+
+    Returns:
+        The Report record (tidy records, table, summary, plot frames, files written).
+
+    Raises:
+        ScalerError: a source that cannot be read, naming it and what would be valid.
+    """
+    _check_accuracy(accuracy)  # before reading a possibly large study
+    return write_report(collect(source, study_name), out, accuracy)
+
+
+def _check_accuracy(accuracy: str) -> None:
+    """A ScalerError for an accuracy the summary cannot rank by."""
+    if accuracy not in ACCURACY:
+        raise ScalerError(f"unknown accuracy {accuracy!r}; valid: {', '.join(ACCURACY)}")

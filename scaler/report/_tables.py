@@ -1,0 +1,132 @@
+"""The paper-style table: one row per network, accuracies as mean +/- std over seeds, every status kept."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from scaler.report._records import RULES
+
+__all__ = ["TABLE_COLUMNS", "factors_text", "paper_table", "table_markdown", "write_table"]
+
+#: The table's columns. Accuracies in percent; std is the sample std (n - 1), NaN with one seed.
+TABLE_COLUMNS = (
+    "network", "rule", "status", "seeds", "runs", "pa_mean", "pa_std", "mpa_mean", "mpa_std", "miou_mean",
+    "miou_std", "params_m", "params_ratio", "gmacs", "gflops", "ms_per_step", "ms_p10", "ms_p90", "input_size",
+    "factors", "fail_reason",
+)
+
+
+def _status_text(statuses: pd.Series) -> str:
+    """"completed" when every run completed, else counts such as "completed 2/3, oom 1"."""
+    counts = statuses.value_counts()
+    if len(counts) == 1:
+        return str(counts.index[0])
+    total = len(statuses)
+    parts = [f"completed {counts.get('completed', 0)}/{total}"] if "completed" in counts else []
+    parts += [f"{name} {n}" for name, n in counts.items() if name != "completed"]
+    return ", ".join(parts)
+
+
+def factors_text(factors: object) -> str:
+    """Factors as "d 1.8, w 1.16, r 1.4", or per part "enc d 1.8 w 1.16, dec d 1 w 1, r 1.4" (a Factors.as_dict)."""
+    if not isinstance(factors, dict) or not factors:
+        return ""
+    if "encoder" in factors:
+        enc, dec = factors.get("encoder") or {}, factors.get("decoder") or {}
+        return (f"enc d {enc.get('depth', 1):g} w {enc.get('width', 1):g}, "
+                f"dec d {dec.get('depth', 1):g} w {dec.get('width', 1):g}, r {factors.get('resolution', 1):g}")
+    return ", ".join(f"{k[0]} {v:g}" for k, v in factors.items() if isinstance(v, (int, float)))
+
+
+def _first_finite(values: pd.Series) -> float:
+    """The first finite value (a network's cost is the same in every seed), else NaN."""
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.iloc[0]) if len(values) else math.nan
+
+
+def paper_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per network (grouping its seeds), ordered by rule then params.
+
+    Accuracies are the mean and sample std over the network's COMPLETED runs, in percent;
+    a network with no completed run keeps its row, with NaN accuracies and its status and reason.
+    Timings are averaged over every run that measured them (speed does not depend on convergence).
+    """
+    rows = []
+    for network, group in df.groupby("network", sort=False):
+        done = group[group["status"] == "completed"]
+        row: dict[str, object] = {"network": network, "rule": group["rule"].iloc[0],
+                                  "status": _status_text(group["status"]), "seeds": len(done), "runs": len(group)}
+        for metric in ("pa", "mpa", "miou"):
+            values = pd.to_numeric(done[metric], errors="coerce").dropna() * 100
+            row[f"{metric}_mean"] = float(values.mean()) if len(values) else math.nan
+            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        for key in ("params_m", "gmacs", "gflops"):
+            row[key] = _first_finite(group[key])
+        for key in ("ms_per_step", "ms_p10", "ms_p90"):
+            row[key] = float(pd.to_numeric(group[key], errors="coerce").mean())
+        sizes = [s for s in group["input_size"] if isinstance(s, (list, tuple)) and len(s) == 2]
+        row["input_size"] = "x".join(map(str, sizes[0])) if sizes else ""
+        row["factors"] = next((factors_text(f) for f in group["factors"] if isinstance(f, dict) and f), "")
+        reasons = [r for r, s in zip(group["fail_reason"], group["status"]) if s != "completed" and r]
+        row["fail_reason"] = "; ".join(dict.fromkeys(reasons))
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    base = table.loc[table["rule"] == "baseline", "params_m"].dropna()
+    table["params_ratio"] = table["params_m"] / base.min() if len(base) else math.nan
+    table["_order"] = table["rule"].map({r: i for i, r in enumerate(RULES)})
+    table = table.sort_values(["_order", "params_m", "network"], kind="stable").drop(columns="_order")
+    return table.reset_index(drop=True)
+
+
+def _pm(mean: float, std: float, digits: int = 2) -> str:
+    """"84.70 ± 0.31", "84.70" with one seed, "—" with none."""
+    if not math.isfinite(mean):
+        return "—"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if math.isfinite(std) else f"{mean:.{digits}f}"
+
+
+def _num(value: float, digits: int = 2) -> str:
+    """A number, or "—" for NaN."""
+    return f"{value:.{digits}f}" if math.isfinite(value) else "—"
+
+
+def _cost(value: float) -> str:
+    """A cost in M or G units: 2 decimals from 1 up (31.04), 3 significant digits below (0.124), "—" for NaN."""
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:.1f}" if value >= 100 else f"{value:.2f}" if value >= 1 else f"{value:.3g}"
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    """The table in the paper's format as Markdown, with a note on units and on runs that did not complete."""
+    header = ["Network", "Pixel accuracy (%)", "mIoU (%)", "Params (M)", "GMACs", "GFLOPs",
+              "ms/step (p10–p90)", "Status"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * 6 + ["---"]) + "|"]
+    for row in table.itertuples(index=False):
+        ms = "—" if not math.isfinite(row.ms_per_step) else (
+            f"{row.ms_per_step:.1f} ({_num(row.ms_p10, 1)}–{_num(row.ms_p90, 1)})")
+        cells = [row.network, _pm(row.pa_mean, row.pa_std), _pm(row.miou_mean, row.miou_std), _cost(row.params_m),
+                 _cost(row.gmacs), _cost(row.gflops), ms, row.status]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    seeds = sorted(set(table.loc[table["seeds"] > 0, "seeds"]))
+    notes = ["", f"Accuracies: best validation epoch, mean ± sample std over {'/'.join(map(str, seeds)) or 0} "
+                 f"completed seed(s) per network (no ± with one seed). GMACs and GFLOPs per image at the network's "
+                 f"input size, FLOPs = 2 × MACs. ms/step: one training step, mean of the runs' medians (p10–p90)."]
+    failed = table[table["status"] != "completed"]
+    if len(failed):
+        notes += ["", "Not completed (shown, never dropped):"]
+        notes += [f"- {r.network}: {r.status}{f' — {r.fail_reason}' if r.fail_reason else ''}"
+                  for r in failed.itertuples(index=False)]
+    return "\n".join(lines + notes) + "\n"
+
+
+def write_table(table: pd.DataFrame, out: str | Path) -> list[Path]:
+    """Write table.csv (numbers) and table.md (formatted) into `out`; returns the paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv, md = out / "table.csv", out / "table.md"
+    table.to_csv(csv, index=False, float_format="%.6g")
+    md.write_text(table_markdown(table))
+    return [csv, md]

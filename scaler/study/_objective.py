@@ -1,0 +1,226 @@
+"""The objective: sampled candidate -> network inside the budget -> trained run -> trial record and value(s)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from scaler.complexity import Complexity
+from scaler.errors import ScalerError
+from scaler.study._budget import Network, resolve_network
+from scaler.study._config import StudyConfig
+from scaler.study._storage import set_user_attrs
+
+__all__ = ["StudyObjective", "TrialFailed", "TrialTiming", "STATUSES"]
+
+#: Values of the "status" user attribute.
+STATUSES = ("running", "completed", "pruned", "diverged", "oom", "infeasible", "failed", "interrupted")
+
+
+class TrialFailed(Exception):
+    """A trial that failed for a recorded reason the study survives: diverged, out of memory, bad candidate."""
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-safe copy: tuples to lists, numpy scalars to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN/inf, and optuna-dashboard parses attributes as strict JSON
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _is_oom(exc: BaseException) -> bool:
+    """An out-of-memory error of any device (CUDA, MPS, CPU allocator)."""
+    import torch
+
+    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None),
+                                  getattr(torch.cuda, "OutOfMemoryError", None)) if t is not None)
+    if isinstance(exc, (MemoryError, *oom_types)):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()  # MPS, older torch
+
+
+def _best_of(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """best{pa, mpa, miou, epoch} of a partial history (pruned or interrupted run)."""
+    scored = [r for r in history if isinstance(r.get("miou"), (int, float)) and math.isfinite(r["miou"])]
+    if not scored:
+        return {}
+    best = max(scored, key=lambda r: r["miou"])
+    return {k: best.get(k) for k in ("pa", "mpa", "miou", "epoch")}
+
+
+@dataclass
+class TrialTiming:
+    """Where one trial's wall time went; everything but `train_s` is search overhead."""
+
+    number: int = -1
+    total_s: float = 0.0  # claim + ask + objective + tell, as the runner saw it
+    train_s: float = 0.0  # inside train(), minus the per-epoch report callbacks
+    claim_s: float = 0.0  # lock, stale-trial check, counting, sampler set-up
+    budget_s: float = 0.0  # sampling the candidate and solving it into the budget
+    record_s: float = 0.0  # writing user attributes and constraints
+    report_s: float = 0.0  # per-epoch trial.report + should_prune
+
+    @property
+    def overhead_s(self) -> float:
+        """Wall time not spent training."""
+        return max(self.total_s - self.train_s, 0.0)
+
+
+@dataclass
+class StudyObjective:
+    """The Optuna objective of a study; one instance per worker.
+
+    Args:
+        config: the study.
+        train_fn: `scaler.train.train` or a stand-in with its signature.
+        claim: the worker's claim lock, released as soon as the trial exists in storage.
+        progress: show the trainer's progress bar.
+    """
+
+    config: StudyConfig
+    train_fn: Callable[..., Any]
+    claim: Any = None
+    progress: bool = False
+    timing: TrialTiming = field(default_factory=TrialTiming)
+    trial_id: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        if self.claim is not None:
+            self.claim.release()  # the trial is RUNNING in storage now, so it is counted
+        self.trial_id = trial._trial_id
+        self.timing.number = trial.number
+        start = time.perf_counter()
+        frozen = trial.storage.get_trial(trial._trial_id)
+        system = frozen.system_attrs
+        origin = system.get("failed_trial", trial.number)  # a retried trial resumes its original's run dir
+        candidate = self.config.space.suggest(trial)
+        try:
+            network = resolve_network(self.config, candidate)
+            cfg = dataclasses.replace(self.config.train, **candidate.train)
+        except ScalerError as exc:  # a candidate no network or training config can be made of
+            self._record(trial, {"rule": candidate.rule, "status": "failed", "fail_reason": str(exc)})
+            raise TrialFailed(str(exc)) from exc
+        run_dir = self.config.study_dir / f"trial_{origin:04d}"
+        self.timing.budget_s = time.perf_counter() - start
+        self._record(trial, {
+            "rule": network.rule, "factors": network.factors.as_dict(), "spec": network.spec.to_dict(),
+            "params": network.cost.params, "macs": network.cost.macs, "flops": network.cost.flops,
+            "activations": network.cost.activations, "input_size": list(network.cost.input_size),
+            "seed": cfg.seed, "run_dir": str(run_dir), "infeasible": not network.feasible,
+            "status": "running" if network.feasible else "infeasible",
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+            **({"note": network.note} if network.note else {}),
+        })
+        t = time.perf_counter()
+        for metric, value in network.constraints.items():
+            if f"constraints:budget_{metric}" not in system:  # a retried trial inherits its constraints
+                trial.set_constraint(f"budget_{metric}", value)
+        self.timing.record_s += time.perf_counter() - t
+        if not network.feasible:
+            # Recorded, never trained: the constraint (not a made-up score) tells the sampler why.
+            return self._values(0.0, network.cost, math.inf)
+        # Only a retry resumes (its original's checkpoint); a fresh trial never inherits a stale directory.
+        return self._train(trial, network, cfg, run_dir, dict(frozen.intermediate_values),
+                           resume=origin != trial.number)
+
+    def _train(self, trial: optuna.Trial, network: Network, cfg: Any, run_dir: Path, reported: dict[int, float],
+               resume: bool) -> float | list[float]:
+        """Train the network; map the trainer's outcome to a trial state and its record."""
+        from scaler.train import Diverged
+
+        history: list[dict[str, Any]] = []
+        single = not self.config.multi_objective
+
+        def on_epoch_end(epoch: int, record: dict[str, Any]) -> None:
+            t = time.perf_counter()
+            try:
+                history.append(dict(record))
+                miou = float(record.get("miou", math.nan))
+                if single and epoch not in reported and math.isfinite(miou):
+                    # The best val mIoU so far: the quantity the trial's value will be, so the pruner
+                    # compares like with like, and one noisy epoch does not condemn a trial.
+                    best = max([miou, *(v for v in reported.values() if math.isfinite(v))])
+                    trial.report(best, epoch)
+                    reported[epoch] = best
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"pruned after epoch {epoch}: best val mIoU {best:.4f}")
+            finally:
+                self.timing.report_s += time.perf_counter() - t
+
+        start = time.perf_counter()
+        try:
+            result = self.train_fn(network.spec, cfg, run_dir, on_epoch_end=on_epoch_end, resume=resume,
+                                   progress=self.progress)
+        except optuna.TrialPruned:
+            self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history)})
+            raise
+        except Diverged as exc:
+            self._finish(trial, start, {"status": "diverged", "fail_reason": str(exc), "history": history})
+            raise TrialFailed(str(exc)) from exc
+        except KeyboardInterrupt:
+            self._finish(trial, start, {"status": "interrupted", "fail_reason": "interrupted (Ctrl-C or SIGTERM)",
+                                        "history": history})
+            raise
+        except Exception as exc:
+            if _is_oom(exc):
+                _free_device_memory()
+                reason = f"out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                self._finish(trial, start, {"status": "oom", "fail_reason": reason, "history": history})
+                raise TrialFailed(reason) from exc
+            self._finish(trial, start, {"status": "failed", "fail_reason": f"{type(exc).__name__}: {exc}",
+                                        "history": history})
+            if isinstance(exc, ScalerError):  # a bad candidate (e.g. the data cannot feed it): record, go on
+                raise TrialFailed(str(exc)) from exc
+            raise  # a bug: the trial is FAIL with its reason, and the worker stops loudly
+        self._finish(trial, start, {
+            "status": "completed", "train_status": result.status, "run_dir": str(result.run_dir),
+            "history": result.history, "best": result.best, "epochs_run": result.epochs_run,
+            "ms_per_step": result.ms_per_step, "ms_p10": result.ms_p10, "ms_p90": result.ms_p90,
+            **{k: getattr(result, k, None) for k in ("data_ms_per_step", "peak_mem_bytes", "wall_s")},
+        })
+        miou = float(result.best.get("miou") or 0.0)
+        ms = float(result.ms_per_step) if result.ms_per_step is not None else math.inf
+        return self._values(miou, network.cost, ms)
+
+    def _finish(self, trial: optuna.Trial, start: float, attrs: dict[str, Any]) -> None:
+        """Close the training clock and record the outcome."""
+        self.timing.train_s = time.perf_counter() - start - self.timing.report_s
+        attrs.setdefault("epochs_run", len(attrs.get("history") or []))
+        self._record(trial, attrs)
+
+    def _record(self, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+        """Write user attributes, in one transaction."""
+        t = time.perf_counter()
+        set_user_attrs(trial, {key: _jsonable(value) for key, value in attrs.items()})
+        self.timing.record_s += time.perf_counter() - t
+
+    def _values(self, miou: float, cost: Complexity, ms_per_step: float) -> float | list[float]:
+        """The objective value(s): mIoU, then each cost objective in its natural unit."""
+        if not self.config.multi_objective:
+            return miou
+        costs = {"params": cost.params, "macs": cost.macs, "flops": cost.flops, "activations": cost.activations,
+                 "ms_per_step": ms_per_step}
+        return [miou] + [float(costs[name]) for name in self.config.objectives[1:]]
+
+
+def _free_device_memory() -> None:
+    """Give cached CUDA blocks back after an OOM so the next trial starts clean."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,232 @@
+"""The worker loop: claim a slot, run one trial, repeat until the study's n_trials is reached (globally)."""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from scaler.errors import ConfigError
+from scaler.study._config import StudyConfig
+from scaler.study._objective import StudyObjective, TrialFailed, TrialTiming
+from scaler.study._storage import claim_lock, open_storage, retry_callback
+
+__all__ = ["run_study", "StudyRun", "make_sampler", "make_pruner", "trial_limit", "may_start", "study_attrs"]
+
+_log = logging.getLogger("scaler.study")
+#: Train-config fields that may differ between the workers of one study (their machine's business).
+_PER_WORKER = ("device", "num_workers", "data_root")
+
+
+@dataclass
+class StudyRun:
+    """What one worker did: the trials it ran, why it stopped, and where the time went."""
+
+    study_name: str
+    storage: str
+    trials: list[int] = field(default_factory=list)
+    stopped: str = ""
+    timings: list[TrialTiming] = field(default_factory=list)
+    wall_s: float = 0.0
+    setup_s: float = 0.0
+
+
+def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded with `seed`."""
+    options = dict(config.sampler_options)
+    if config.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, **options)
+    if config.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, **options)
+    if config.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed, **options)
+    # The grid's seed shuffles the order of its points, which every worker must agree on: never per trial.
+    return optuna.samplers.GridSampler(config.space.grid(), seed=config.seed, **options)
+
+
+def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    """The study's pruner; Hyperband's resource is epochs (1 .. train.epochs) unless its options say otherwise."""
+    options = dict(config.pruner_options)
+    if config.pruner == "median":
+        return optuna.pruners.MedianPruner(**options)
+    if config.pruner == "hyperband":
+        options.setdefault("min_resource", 1)
+        options.setdefault("max_resource", config.train.epochs)
+        return optuna.pruners.HyperbandPruner(**options)
+    return optuna.pruners.NopPruner()
+
+
+def trial_limit(config: StudyConfig) -> int | None:
+    """The global number of trials: n_trials, and never more than the points of a grid."""
+    if config.sampler == "grid":
+        size = config.space.grid_size()
+        return size if config.n_trials is None else min(config.n_trials, size)
+    return config.n_trials
+
+
+def may_start(trials: list[FrozenTrial], limit: int | None) -> bool:
+    """Whether a worker may start a trial now: a retry is waiting, or fewer than `limit` trials exist.
+
+    A retry of a dead worker's trial (system attribute `failed_trial`) replaces its original, so
+    only originals count towards `limit`; a waiting trial (a retry or an enqueued one) is always run.
+    """
+    if limit is None or any(t.state == TrialState.WAITING for t in trials):
+        return True
+    return sum("failed_trial" not in t.system_attrs for t in trials) < limit
+
+
+def study_attrs(config: StudyConfig) -> dict[str, Any]:
+    """The study's user attributes: what every worker must agree on, and what reports read."""
+    train = {k: v for k, v in config.train.to_dict().items() if k not in _PER_WORKER}
+    return {
+        "study_file": config.text,
+        "study_path": str(config.path) if config.path else None,
+        "search_space": config.space.to_dict(),
+        "base_spec": config.base.to_dict(),
+        "budgets": [str(b) for b in config.budgets],
+        "tolerance": config.tolerance,
+        "ratio": list(config.ratio),
+        "depth_rounding": config.depth_rounding,
+        "infeasible_policy": config.infeasible,
+        "objectives": list(config.objectives),
+        "directions": config.directions,
+        "sampler": config.sampler,
+        "pruner": config.pruner,
+        "train": train,
+    }
+
+
+#: Study attributes that may change between runs of the same study (informational only).
+_MUTABLE_ATTRS = ("study_file", "study_path", "sampler", "pruner")
+
+
+def _open_study(config: StudyConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Create the study or load it; a stored study made from a different setup is a ConfigError."""
+    study = optuna.create_study(storage=storage, study_name=config.name, directions=config.directions,
+                                sampler=make_sampler(config, config.seed), pruner=make_pruner(config),
+                                load_if_exists=True)
+    if [d.name.lower() for d in study.directions] != config.directions:
+        raise ConfigError(f"study {config.name!r} in the storage has directions "
+                          f"{[d.name.lower() for d in study.directions]}, the file asks for {config.directions}; "
+                          f"valid: the same objectives, or a new study name")
+    wanted = {key: _roundtrip(value) for key, value in study_attrs(config).items()}
+    stored = study.user_attrs
+    for key, value in wanted.items():
+        if key in stored and key not in _MUTABLE_ATTRS and stored[key] != value:
+            old, new = stored[key], value
+            if isinstance(old, dict) and isinstance(new, dict):  # name only what differs
+                keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                old, new = {k: old.get(k) for k in keys}, {k: new.get(k) for k in keys}
+            raise ConfigError(f"study {config.name!r} in the storage was made with a different {key}: stored "
+                              f"{old!r}, this file {new!r}; valid: the same setup, or a new study name")
+    for key, value in wanted.items():
+        if stored.get(key) != value:
+            study.set_user_attr(key, value)
+    return study
+
+
+def _roundtrip(value: Any) -> Any:
+    """A value as it comes back from JSON storage (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _requeue_interrupted(study: optuna.Study, trial_id: int, max_retry: int) -> None:
+    """Queue a retry of a trial stopped by Ctrl-C, as the heartbeat does for a dead worker's trial."""
+    frozen = study._storage.get_trial(trial_id)
+    if frozen.state != TrialState.FAIL or frozen.user_attrs.get("status") != "interrupted":
+        return
+    clean = copy.deepcopy(frozen)
+    clean.user_attrs = {k: v for k, v in frozen.user_attrs.items() if k not in ("status", "fail_reason")}
+    retry_callback(max_retry)(study, clean)
+
+
+def run_study(
+    config: StudyConfig,
+    *,
+    train_fn: Callable[..., Any] | None = None,
+    on_trial_end: Callable[[FrozenTrial], None] | None = None,
+    progress: bool = False,
+    wait: bool = True,
+) -> StudyRun:
+    """Run trials of a study as one worker until the study is done, the timeout passes or Ctrl-C.
+
+    Start the same call on many machines (same storage URL) to share the study: `n_trials` is the
+    study's total, not each worker's.
+
+    Args:
+        config: the study (`load_study_config(...).with_overrides(...)`).
+        train_fn: the trainer (default `scaler.train.train`); tests pass a stand-in.
+        on_trial_end: called with each trial this worker finished.
+        progress: show the trainer's progress bar.
+        wait: when no trial is left to start but other workers' trials still run, wait for them
+            (polling every heartbeat interval), so that the trial of a worker that dies is retried.
+
+    Returns:
+        A StudyRun: the trial numbers this worker ran, why it stopped, and per-trial timings.
+
+    Raises:
+        KeyboardInterrupt: after Ctrl-C, once the running trial is marked "interrupted" (FAIL) and
+            re-queued, so the next run of the study redoes it.
+    """
+    if train_fn is None:
+        from scaler.train import train as train_fn
+    wall = time.perf_counter()
+    storage = open_storage(config.storage, heartbeat_interval=config.heartbeat_interval,
+                           grace_period=config.grace_period, max_retry=config.max_retry)
+    study = _open_study(config, storage)
+    run = StudyRun(config.name, config.storage)
+    claim = claim_lock(config.storage, config.name)
+    objective = StudyObjective(config, train_fn, claim, progress)
+    limit = trial_limit(config)
+    callbacks = [lambda _study, frozen: on_trial_end(frozen)] if on_trial_end else []
+    run.setup_s = time.perf_counter() - wall
+    try:
+        while True:
+            if config.timeout is not None and time.perf_counter() - wall >= config.timeout:
+                run.stopped = "timeout"
+                break
+            start = time.perf_counter()
+            objective.timing = TrialTiming()
+            objective.trial_id = None
+            with claim.held():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(study)  # dead workers' trials -> FAIL + queued retry
+                trials = study.get_trials(deepcopy=False)
+                if not may_start(trials, limit):
+                    if wait and any(t.state == TrialState.RUNNING for t in trials):
+                        # Other workers' trials are running: stay until they end, so that a trial
+                        # whose worker dies is retried here instead of being left behind.
+                        if run.stopped != "waiting":
+                            _log.info("waiting for the running trials of other workers")
+                        run.stopped = "waiting"
+                        claim.release()
+                        time.sleep(config.heartbeat_interval)
+                        continue
+                    run.stopped = "n_trials reached" if limit is not None else "done"
+                    break
+                # A sampler seeded per trial number: reproducible whichever worker runs the trial, and
+                # workers never share a random stream (which would make them propose the same points).
+                study.sampler = make_sampler(config, config.seed + len(trials))
+                objective.timing.claim_s = time.perf_counter() - start
+                # The objective releases the claim once `ask` has stored the trial as RUNNING.
+                study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
+            objective.timing.total_s = time.perf_counter() - start
+            run.trials.append(objective.timing.number)
+            run.timings.append(objective.timing)
+    except KeyboardInterrupt:
+        run.stopped = "interrupted"
+        if objective.trial_id is not None:
+            _requeue_interrupted(study, objective.trial_id, config.max_retry)
+        raise
+    finally:
+        claim.close()
+        run.wall_s = time.perf_counter() - wall
+        storage.remove_session()
+    return run

@@ -1,0 +1,42 @@
+"""Training: one spec + one TrainConfig -> a run directory with history, metrics and checkpoints.
+
+    from scaler.train import TrainConfig, train, evaluate_run, load_run
+    result = train(spec, TrainConfig(data="camvid", epochs=20), "runs/base")
+    result.best["miou"], result.ms_per_step
+    evaluate_run("runs/base", split="val")
+
+A run directory holds spec.json, config.json, history.json (one record per epoch), metrics.json
+(status, best, final, timing), last.pt and best.pt; `train` on an existing directory resumes it.
+"""
+from __future__ import annotations
+
+from scaler.train._config import AMP_MODES, CLASS_WEIGHTS, DEFAULT_LR, OPTIMIZERS, TrainConfig
+from scaler.train._data import make_datasets
+from scaler.train._hardware import cpu_has_native_bf16, resolve_amp, resolve_channels_last, select_device, tune_malloc
+from scaler.train._evaluate import evaluate_run
+from scaler.train._loop import lr_factor, train
+from scaler.train._result import STATUSES, Diverged, RunResult, load_run
+from scaler.train._setup import PlannedRun, plan_run
+
+__all__ = [
+    "AMP_MODES",
+    "CLASS_WEIGHTS",
+    "DEFAULT_LR",
+    "OPTIMIZERS",
+    "PlannedRun",
+    "STATUSES",
+    "Diverged",
+    "RunResult",
+    "TrainConfig",
+    "cpu_has_native_bf16",
+    "evaluate_run",
+    "load_run",
+    "lr_factor",
+    "make_datasets",
+    "plan_run",
+    "resolve_amp",
+    "resolve_channels_last",
+    "select_device",
+    "train",
+    "tune_malloc",
+]

@@ -1,0 +1,106 @@
+"""Validation: PA, MPA, mIoU and per-class IoU of a model over a loader, and of a saved run's checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from scaler.errors import ConfigError, ScalerError
+from scaler.families import build
+from scaler.io import load_spec
+from scaler.train._checkpoint import load_checkpoint, read_json
+from scaler.train._config import TrainConfig
+from scaler.train._data import check_data
+from scaler.train._hardware import autocast, resolve_amp, resolve_channels_last, select_device
+
+__all__ = ["evaluate", "evaluate_run", "CHECKPOINTS"]
+
+CHECKPOINTS = ("best", "last")
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: str, channels_last: bool,
+             num_classes: int, ignore_index: int, loss_fn: nn.Module | None = None) -> dict[str, Any]:
+    """PA, MPA, mIoU, per-class IoU (and the mean loss when `loss_fn` is given) over a loader."""
+    from scaler.metrics import ConfusionMatrix
+
+    was_training = model.training
+    model.eval()
+    matrix = ConfusionMatrix(num_classes, ignore_index, device)
+    loss_sum = torch.zeros((), device=device)
+    items = 0
+    for images, masks in loader:
+        images = images.to(device, non_blocking=True)
+        masks = masks.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(device, amp):
+            logits = model(images)
+        logits = logits.float()
+        if loss_fn is not None:
+            loss_sum += loss_fn(logits, masks) * masks.shape[0]  # stays on the device: no sync per batch
+        items += masks.shape[0]
+        matrix.update(logits, masks)
+    model.train(was_training)
+    metrics = matrix.compute()
+    if loss_fn is not None:
+        metrics["loss"] = float(loss_sum) / max(1, items)
+    return metrics
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data: str | None = None,
+    data_root: str | Path | None = None,
+    split: str = "val",
+    checkpoint: str = "best",
+    device: str = "auto",
+    batch_size: int | None = None,
+) -> dict[str, Any]:
+    """Evaluate a run's checkpoint on a dataset split.
+
+    Args:
+        run_dir: a directory written by `train`.
+        data: dataset name; None: the one the run trained on (its data_root and options too).
+        data_root: dataset folder; None: the run's when `data` is the run's, else the dataset's default.
+        split: "train" or "val".
+        checkpoint: "best" or "last".
+        device: "auto", "cpu", "cuda", ...
+        batch_size: None: the run's.
+
+    Returns:
+        {"pa", "mpa", "miou", "iou_per_class", "class_names", "split", "data", "checkpoint", "epoch"}.
+    """
+    from scaler.data import make_dataset
+
+    run_dir = Path(run_dir)
+    if checkpoint not in CHECKPOINTS:
+        raise ScalerError(f"unknown checkpoint {checkpoint!r}; valid: {', '.join(CHECKPOINTS)}")
+    if not run_dir.is_dir():
+        raise ScalerError(f"run directory {str(run_dir)!r} does not exist; valid: an --out folder of `scaler train`")
+    cfg = TrainConfig.from_dict(read_json(run_dir / "config.json"))
+    spec = load_spec(run_dir / "spec.json")
+    state = load_checkpoint(run_dir / f"{checkpoint}.pt")
+    same_data = data is None or data == cfg.data
+    name = cfg.data if data is None else data
+    root = data_root if data_root is not None else (cfg.data_root if same_data else None)
+    options = cfg.data_options if same_data else {}
+    ds = make_dataset(name, split, root=root, input_size=spec.input_size, augment=False, seed=cfg.seed, **options)
+    check_data(spec, ds, split)
+    run_device = select_device(device)
+    try:
+        amp = resolve_amp(cfg.amp, run_device)
+    except ConfigError:  # e.g. trained with fp16 on CUDA, evaluated on a CPU: use what this device does best
+        amp = resolve_amp("auto", run_device)
+    channels_last = resolve_channels_last(cfg.channels_last, run_device, amp)
+    model = build(spec).to(run_device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.load_state_dict(state["model"])
+    loader = DataLoader(ds, batch_size=batch_size or cfg.batch_size, shuffle=False)
+    metrics = evaluate(model, loader, run_device, amp, channels_last, ds.num_classes, ds.ignore_index)
+    return {**metrics, "class_names": list(getattr(ds, "class_names", [])), "split": split, "data": name,
+            "checkpoint": checkpoint, "epoch": state.get("epoch")}

@@ -1,0 +1,50 @@
+"""Many workers on one study in the real PostgreSQL server: a global n_trials, and a SIGKILLed worker costs nothing."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.study.fakes import check_exact_total, check_kill_and_resume
+
+URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+pytestmark = pytest.mark.postgres
+
+
+def _reachable() -> str | None:
+    """None when the server answers, else why not."""
+    try:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(URL, connect_args={"connect_timeout": 3}, poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        return None
+    except Exception as exc:  # no driver, no server, no database: all mean "cannot test here"
+        return f"PostgreSQL not reachable at {URL}: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+
+
+@pytest.fixture
+def study_name() -> Iterator[str]:
+    """A unique study name, deleted from the server afterwards."""
+    reason = _reachable()
+    if reason:
+        pytest.skip(reason)
+    import optuna
+
+    name = f"scaler_test_{uuid.uuid4().hex[:10]}"
+    yield name
+    if name in optuna.get_all_study_names(URL):
+        optuna.delete_study(study_name=name, storage=URL)
+
+
+@pytest.mark.parametrize("sampler", ["grid", "tpe"])
+def test_three_workers_finish_exactly_n_trials(tmp_path: Path, study_name: str, sampler: str) -> None:
+    check_exact_total(tmp_path, URL, study_name, sampler)
+
+
+def test_sigkilled_worker_leaves_finished_trials_intact_and_is_retried(tmp_path: Path, study_name: str) -> None:
+    check_kill_and_resume(tmp_path, URL, study_name)
