@@ -45,10 +45,10 @@ def pool_out(hw: HW, k: int, stride: int, padding: int) -> HW:
     return tuple((side + 2 * padding - k) // stride + 1 for side in hw)  # type: ignore[return-value]
 
 
-def init_weights(module: nn.Module) -> None:
-    """He init (fan-out, as torchvision's ResNet) for convs, unit/zero BatchNorm, zero biases."""
+def init_weights(module: nn.Module, mode: str = "fan_out") -> None:
+    """He init for convs (fan-out by default, as torchvision's ResNet), unit/zero BatchNorm, zero biases."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu")
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):

@@ -8,6 +8,7 @@ from torch import nn
 
 from scaler.errors import SpecError
 from scaler.families import Family, check_choice, register
+from scaler.families._blocks import init_weights
 from scaler.spec import NetSpec, StageSpec
 
 __all__ = ["unet_spec", "UNet"]
@@ -46,14 +47,8 @@ def unet_spec(
 
 
 def _init_he(module: nn.Module) -> None:
-    """He (kaiming normal, fan-in) init for convs, the paper's choice for ELU/ReLU nets."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
+    """He (kaiming normal, fan-in) init, the paper's choice for ELU/ReLU nets."""
+    init_weights(module, mode="fan_in")
 
 
 class ConvUnit(nn.Module):
