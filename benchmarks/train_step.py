@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from scaler.families import base_spec, build
-from scaler.formatting import parse_size
+from scaler.parsing import parse_size
 from scaler.train import (
     TrainConfig,
     cpu_has_native_bf16,

@@ -9,21 +9,18 @@ from typing import List, Optional
 import typer
 
 from scaler.errors import ScalerError
+from scaler.vocabulary import DEPTH_ROUNDINGS, METHODS, NAMED_METHODS, choices_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Scale encoder-decoder segmentation networks under a budget; train, search, report.")
 
-ALL_METHODS = ("baseline", "depth", "width", "resolution", "compound", "asymmetric")
-
 
 def _methods(text: str) -> list[str]:
-    """Expand --method: "all" or a comma list of method names."""
-    from scaler.rules import METHODS
-
-    names = list(ALL_METHODS) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    """Expand --method: "all" (every named method) or a comma list of method names."""
+    names = list(NAMED_METHODS) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
     for name in names:
         if name not in METHODS:
-            raise ScalerError(f"unknown scaling method {name!r}; valid: all, {', '.join(METHODS)}")
+            raise ScalerError(f"unknown scaling method {name!r}; valid: all, {choices_text(METHODS)}")
     return names
 
 
@@ -36,20 +33,19 @@ def scale(
     input: Optional[str] = typer.Option(None, "--input", help="Base input size HxW, e.g. 512x1024."),
     option: List[str] = typer.Option([], help="Family option NAME=VALUE (repeatable), e.g. activation=relu."),
     budget: List[str] = typer.Option([], help="Budget, e.g. params=2x, macs=40G (repeatable or comma list)."),
-    method: str = typer.Option("all", help="all, or a comma list of baseline,depth,width,resolution,compound,asymmetric,custom."),
+    method: str = typer.Option("all", help=f"all, or a comma list of {','.join(METHODS)}."),
     tolerance: float = typer.Option(0.0, help="Relative slack allowed over each budget (0.01 = 1%)."),
     ratio: str = typer.Option("paper", help="Compound ratio: paper (1.8,1.16,1.4), efficientnet, or D,W,R."),
     factors: List[str] = typer.Option([], help="Explicit factors, e.g. encoder_width=1.3,decoder_width=1.0."),
-    depth_rounding: str = typer.Option("stagewise", help="Depth rounding policy: stagewise or uniform."),
+    depth_rounding: str = typer.Option("stagewise", help=f"Depth rounding: {choices_text(DEPTH_ROUNDINGS)}."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     save: Optional[Path] = typer.Option(None, help="Write each variant's record (with its spec) to DIR/METHOD.json."),
 ) -> None:
     """Scale a base network by each method, solved into the budget after rounding; print a table."""
-    from scaler.formatting import parse_assignments, parse_ratio, parse_size, variants_table
-    from scaler.rules import Factors
-    from scaler.solver import parse_budgets
-    from scaler.solver import scale as scale_spec
     from scaler.families import base_spec
+    from scaler.formatting import variants_table
+    from scaler.parsing import parse_assignments, parse_size
+    from scaler.scaling import ScalingOptions
 
     options = parse_assignments(option, "option")
     for name, value in (("width", base_width), ("classes", classes), ("in_channels", in_channels)):
@@ -58,11 +54,11 @@ def scale(
     if input is not None:
         options["input_size"] = parse_size(input)
     base = base_spec(family, **options)
-    budgets = parse_budgets(budget)
-    explicit = Factors.from_dict(parse_assignments(factors, "factor")) if factors else None
-    solutions = [scale_spec(base, m, budgets or None, factors=explicit if m == "custom" else None,
-                            ratio=parse_ratio(ratio), tolerance=tolerance, depth_policy=depth_rounding)
-                 for m in _methods(method)]
+    methods = _methods(method)
+    scaling = ScalingOptions.parse("custom" if factors else "baseline", budget, ratio, tolerance, depth_rounding,
+                                   factors)
+    solutions = [scaling.with_method(m).scale(base) for m in methods]
+    budgets = scaling.budgets
     records = [s.as_dict() for s in solutions]
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)

@@ -1,62 +1,11 @@
-"""Plain-text tables and value parsing shared by the CLI commands (no scaling logic lives here)."""
+"""Plain-text tables shared by the CLI commands (no scaling logic lives here)."""
 from __future__ import annotations
 
-import math
-import re
 from typing import Any, Sequence
 
-from scaler.errors import ScalerError
 from scaler.solver import Solution
 
-__all__ = ["parse_size", "parse_ratio", "parse_assignments", "text_table", "variants_table"]
-
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse "HxW" such as "512x1024" into (H, W)."""
-    match = _SIZE_RE.match(text or "")
-    if not match or min(int(match.group(1)), int(match.group(2))) < 1:
-        raise ScalerError(f"malformed input size {text!r}; valid: HxW with positive integers, e.g. 512x1024")
-    return int(match.group(1)), int(match.group(2))
-
-
-def parse_ratio(text: str) -> tuple[float, float, float]:
-    """Parse a compound ratio: "paper", "efficientnet" or "D,W,R" such as "1.8,1.16,1.4"."""
-    from scaler.rules import EFFICIENTNET_RATIO, PAPER_RATIO
-
-    named = {"paper": PAPER_RATIO, "efficientnet": EFFICIENTNET_RATIO}
-    if text in named:
-        return named[text]
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ScalerError(f"malformed ratio {text!r}; valid: paper, efficientnet or D,W,R such as 1.8,1.16,1.4")
-    return values  # type: ignore[return-value]
-
-
-def _literal(value: str) -> Any:
-    """An option value as int, float, bool or string."""
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(value.lower(), value)
-
-
-def parse_assignments(items: Sequence[str], what: str) -> dict[str, Any]:
-    """Parse ["a=1,b=x", "c=2"] into {"a": 1, "b": "x", "c": 2}."""
-    out: dict[str, Any] = {}
-    for item in items:
-        for part in filter(None, (p.strip() for p in item.split(","))):
-            key, sep, value = part.partition("=")
-            if not sep or not key.strip() or not value.strip():
-                raise ScalerError(f"malformed {what} {part!r}; valid: NAME=VALUE, e.g. encoder_width=1.3")
-            out[key.strip()] = _literal(value.strip())
-    return out
+__all__ = ["text_table", "variants_table"]
 
 
 def text_table(rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> str:

@@ -1,12 +1,24 @@
 """Reading and writing specs and records on disk, with errors that name the file."""
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+from typing import Any
 
-from scaler.errors import ScalerError, SpecError
+from scaler.errors import ConfigError, ScalerError, SpecError
 from scaler.spec import NetSpec
 
-__all__ = ["load_spec", "save_spec"]
+__all__ = ["load_spec", "save_spec", "read_toml"]
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a missing file or a syntax error names the file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file; valid: a TOML file")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def load_spec(path: str | Path) -> NetSpec:

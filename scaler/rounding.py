@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["make_divisible", "round_depth", "round_depths", "snap_size", "DEPTH_POLICIES"]
+from scaler.errors import SpecError
+from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING, DEPTH_ROUNDINGS, choices_text
 
-#: How scaled depths are rounded; see `round_depths`.
-DEPTH_POLICIES = ("stagewise", "uniform", "floor")
+__all__ = ["make_divisible", "round_depth", "round_depths", "snap_size"]
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -28,7 +28,7 @@ def round_depth(depth: int, factor: float) -> int:
     return max(1, math.ceil(depth * factor - 1e-9))
 
 
-def round_depths(depths: tuple[int, ...], factor: float, policy: str = "stagewise") -> tuple[int, ...]:
+def round_depths(depths: tuple[int, ...], factor: float, policy: str = DEFAULT_DEPTH_ROUNDING) -> tuple[int, ...]:
     """Units per stage after scaling a part's depths by `factor`.
 
     - "uniform": every stage gets ceil(depth * factor) (EfficientNet's rule). Depth then moves in
@@ -44,10 +44,8 @@ def round_depths(depths: tuple[int, ...], factor: float, policy: str = "stagewis
       result equals "uniform" whenever every depth * factor is a whole number. Factors below 1
       use the uniform rule.
     """
-    from scaler.errors import SpecError
-
-    if policy not in DEPTH_POLICIES:
-        raise SpecError(f"unknown depth rounding policy {policy!r}; valid: {', '.join(DEPTH_POLICIES)}")
+    if policy not in DEPTH_ROUNDINGS:
+        raise SpecError(f"unknown depth rounding {policy!r}; valid: {choices_text(DEPTH_ROUNDINGS)}")
     if policy == "floor":
         return tuple(max(1, math.floor(d * factor + 1e-9)) for d in depths)
     if policy == "uniform" or factor <= 1.0:

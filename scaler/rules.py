@@ -10,20 +10,22 @@ import math
 from dataclasses import dataclass, fields, replace
 
 from scaler.errors import SpecError
+from scaler.families import get_family
 from scaler.rounding import make_divisible, round_depths, snap_size
 from scaler.spec import PARTS, NetSpec
+from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING, METHODS, choices_text
 
 __all__ = [
-    "Factors", "METHODS", "PAPER_RATIO", "EFFICIENTNET_RATIO", "scale_depth", "scale_width",
-    "scale_resolution", "apply_factors", "direction",
+    "Factors", "METHODS", "PAPER_RATIO", "EFFICIENTNET_RATIO", "NAMED_RATIOS", "scale_depth", "scale_width",
+    "scale_resolution", "apply_factors", "direction", "factors_text", "parse_ratio",
 ]
 
 #: The asymmetric-scaling paper's compound factors (WDR / AWDR): depth 1.8, width 1.16, resolution 1.4.
 PAPER_RATIO = (1.8, 1.16, 1.4)
 #: EfficientNet-B0's grid-searched alpha, beta, gamma (Tan & Le 2019), for depth, width, resolution.
 EFFICIENTNET_RATIO = (1.2, 1.1, 1.15)
-
-METHODS = ("baseline", "depth", "width", "resolution", "compound", "asymmetric", "custom")
+#: Compound ratios by name (`--ratio paper`, `ratio = "efficientnet"` in TOML).
+NAMED_RATIOS = {"paper": PAPER_RATIO, "efficientnet": EFFICIENTNET_RATIO}
 
 
 def _check_factor(name: str, value: float) -> float:
@@ -74,6 +76,10 @@ class Factors:
                 "decoder": {"depth": self.decoder_depth, "width": self.decoder_width},
                 "resolution": self.resolution}
 
+    def text(self) -> str:
+        """The factors as tables and status lines print them (see `factors_text`)."""
+        return factors_text(self.as_dict())
+
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Factors:
         """Inverse of `as_dict`; also takes flat names such as {"encoder_width": 1.3}."""
@@ -96,7 +102,7 @@ class Factors:
 
 # -- the three primitives ----------------------------------------------------------------------
 
-def scale_depth(spec: NetSpec, factor: float, part: str = "both", policy: str = "stagewise") -> NetSpec:
+def scale_depth(spec: NetSpec, factor: float, part: str = "both", policy: str = DEFAULT_DEPTH_ROUNDING) -> NetSpec:
     """Multiply the units of the stages of `part` (rounded by `policy`); added units repeat the stage's unit."""
     factor = _check_factor("depth", factor)
     for name in _parts(part):
@@ -118,8 +124,6 @@ def scale_width(spec: NetSpec, factor: float, part: str = "both") -> NetSpec:
 
 def scale_resolution(spec: NetSpec, factor: float) -> NetSpec:
     """Multiply the input size, each side snapped to a multiple of the network's total stride."""
-    from scaler.families import get_family
-
     factor = _check_factor("resolution", factor)
     multiple = get_family(spec.family).input_multiple(spec)
     return replace(spec, input_size=snap_size(spec.input_size, factor, multiple))
@@ -134,15 +138,51 @@ def _parts(part: str) -> tuple[str, ...]:
     return (part,)
 
 
-def apply_factors(spec: NetSpec, factors: Factors, depth_policy: str = "stagewise") -> NetSpec:
-    """The base spec scaled by per-part factors: a composition of the three primitives."""
-    spec = scale_depth(spec, factors.encoder_depth, "encoder", depth_policy)
-    spec = scale_depth(spec, factors.decoder_depth, "decoder", depth_policy)
-    spec = scale_width(spec, factors.encoder_width, "encoder")
-    spec = scale_width(spec, factors.decoder_width, "decoder")
+def apply_factors(spec: NetSpec, factors: Factors, depth_policy: str = DEFAULT_DEPTH_ROUNDING) -> NetSpec:
+    """The base spec scaled by per-part factors: a composition of the three primitives.
+
+    A factor of exactly 1 leaves its dimension as given (no re-rounding): the baseline of any
+    method is the base network itself, even one whose widths are not multiples of 8.
+    """
+    for part in PARTS:
+        if getattr(factors, f"{part}_depth") != 1.0:
+            spec = scale_depth(spec, getattr(factors, f"{part}_depth"), part, depth_policy)
+        if getattr(factors, f"{part}_width") != 1.0:
+            spec = scale_width(spec, getattr(factors, f"{part}_width"), part)
     if factors.resolution != 1.0:
         spec = scale_resolution(spec, factors.resolution)
     return spec
+
+
+def factors_text(factors: object) -> str:
+    """Factors (a `Factors.as_dict`) as "d 1.8, w 1.16, r 1.4", or per part "enc d 1.8 w 1.16, dec d 1 w 1, r 1.4".
+
+    The one way factors are written for people: tables, status lines and networks.md all use it.
+    """
+    if not isinstance(factors, dict) or not factors:
+        return ""
+    if "encoder" in factors:
+        enc, dec = factors.get("encoder") or {}, factors.get("decoder") or {}
+        return (f"enc d {enc.get('depth', 1):g} w {enc.get('width', 1):g}, "
+                f"dec d {dec.get('depth', 1):g} w {dec.get('width', 1):g}, r {factors.get('resolution', 1):g}")
+    return ", ".join(f"{k[0]} {v:g}" for k, v in factors.items() if isinstance(v, (int, float)))
+
+
+def parse_ratio(value: object) -> tuple[float, float, float]:
+    """A compound ratio: a name of NAMED_RATIOS, "D,W,R" text such as "1.8,1.16,1.4", or a [D, W, R] list."""
+    if isinstance(value, str) and value in NAMED_RATIOS:
+        return NAMED_RATIOS[value]
+    numbers: tuple = ()
+    try:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+        if not any(isinstance(v, bool) for v in items):
+            numbers = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        numbers = ()
+    if len(numbers) != 3 or not all(math.isfinite(v) and v > 0 for v in numbers):
+        raise SpecError(f"malformed ratio {value!r}; valid: {choices_text(list(NAMED_RATIOS))} or D,W,R factors "
+                        f"> 0 such as 1.8,1.16,1.4")
+    return numbers  # type: ignore[return-value]
 
 
 def direction(method: str, ratio: tuple[float, float, float] = PAPER_RATIO, factors: Factors | None = None) -> Factors:
@@ -152,7 +192,7 @@ def direction(method: str, ratio: tuple[float, float, float] = PAPER_RATIO, fact
     (depth, width, resolution) `ratio`; asymmetric leaves the decoder at 1.
     """
     if method not in METHODS:
-        raise SpecError(f"unknown scaling method {method!r}; valid: {', '.join(METHODS)}")
+        raise SpecError(f"unknown scaling method {method!r}; valid: {choices_text(METHODS)}")
     d, w, r = (_check_factor(n, v) for n, v in zip(("ratio depth", "ratio width", "ratio resolution"), ratio))
     if method == "baseline":
         return Factors()

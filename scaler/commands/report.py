@@ -58,7 +58,7 @@ def reproduce(
     progress: bool = typer.Option(False, help="Show each run's per-epoch progress."),
 ) -> None:
     """Train the paper's six networks (Baseline, D, W, R, WDR, AWDR) x seeds, then report them; resumable."""
-    from scaler.formatting import parse_assignments, parse_size
+    from scaler.parsing import parse_assignments, parse_size
     from scaler.report import reproduce as run_reproduce
 
     options = parse_assignments(train_option, "train option")

@@ -17,7 +17,7 @@ _DEFAULT = TrainConfig()
 
 def _data_options(items: List[str]) -> dict[str, object]:
     """Dataset options NAME=VALUE; an HxW value (e.g. source_size=64x64) becomes an (H, W) pair."""
-    from scaler.formatting import parse_assignments, parse_size
+    from scaler.parsing import parse_assignments, parse_size
 
     options = parse_assignments(items, "data option")
     return {k: parse_size(v) if isinstance(v, str) and re.fullmatch(r"\d+[xX]\d+", v) else v
@@ -60,7 +60,7 @@ def train(
 ) -> None:
     """Train a (scaled) network; the run directory gets spec, config, history, metrics and checkpoints."""
     from scaler.complexity import complexity
-    from scaler.formatting import parse_assignments, parse_size
+    from scaler.parsing import parse_assignments, parse_size
     from scaler.io import load_spec
     from scaler.solver import format_count
     from scaler.train import plan_run

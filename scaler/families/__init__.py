@@ -1,107 +1,12 @@
-"""Registry of network families: each is a base-spec factory plus ONE builder that makes every size."""
+"""Network families: each is a base-spec factory plus ONE builder that makes every size (see _registry).
+
+Importing this package registers the built-in families (each module registers itself).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from scaler.families._registry import (
+    FAMILIES, Family, base_spec, build, check_choice, get_family, register, validate,
+)
+from scaler.families import deeplab_fpn, ednet, fcn_vgg, unet  # noqa: F401  (register the built-in families)
 
-import torch
-from torch import nn
-
-from scaler.errors import SpecError
-from scaler.spec import NetSpec
-
-__all__ = ["Family", "FAMILIES", "register", "get_family", "base_spec", "build", "check_choice", "check_input_size"]
-
-
-@dataclass(frozen=True)
-class Family:
-    """A family: how to make its base spec and how to build any spec of it into a module."""
-
-    name: str
-    make_base: Callable[..., NetSpec]
-    builder: Callable[[NetSpec], nn.Module]
-    description: str = ""
-    #: Analytic cost: walks the spec and records every layer in a CostSheet (None: trace on meta).
-    cost: Callable[[NetSpec, Any], None] | None = None
-
-    def input_multiple(self, spec: NetSpec) -> int:
-        """Input sides must be a multiple of this (the network's total stride)."""
-        return spec.total_stride
-
-
-FAMILIES: dict[str, Family] = {}
-
-
-def register(family: Family) -> Family:
-    """Add a family to the registry (a name can be registered once)."""
-    if family.name in FAMILIES:
-        raise SpecError(f"family {family.name!r} is already registered")
-    FAMILIES[family.name] = family
-    return family
-
-
-def get_family(name: str) -> Family:
-    """The registered family called `name`; an unknown name lists the valid ones."""
-    _load_builtin()
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise SpecError(f"unknown model family {name!r}; valid: {', '.join(sorted(FAMILIES))}") from None
-
-
-def check_choice(what: str, value: Any, valid: tuple[Any, ...]) -> Any:
-    """Return `value` if it is one of `valid`, else raise a SpecError naming both."""
-    if value not in valid:
-        raise SpecError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}")
-    return value
-
-
-def base_spec(family: str, **options: Any) -> NetSpec:
-    """The base network of `family`, e.g. `base_spec("unet", width=64, classes=19)`."""
-    fam = get_family(family)
-    try:
-        spec = fam.make_base(**options)
-    except TypeError as exc:
-        raise SpecError(f"bad option for family {family!r}: {exc}") from None
-    check_input_size(spec)
-    return spec
-
-
-def check_input_size(spec: NetSpec) -> Family:
-    """Refuse an input size the network cannot take (sides not a multiple of its total stride)."""
-    fam = get_family(spec.family)
-    multiple = fam.input_multiple(spec)
-    if any(side % multiple for side in spec.input_size):
-        h, w = spec.input_size
-        snapped = "x".join(str(max(multiple, round(side / multiple) * multiple)) for side in spec.input_size)
-        raise SpecError(f"input size {h}x{w} is not a multiple of the {spec.family} total stride {multiple}; "
-                        f"valid: sides divisible by {multiple}, e.g. {snapped}")
-    return fam
-
-
-def build(spec: NetSpec, device: torch.device | str | None = None) -> nn.Module:
-    """Build `spec` into an nn.Module (on `device`; "meta" builds without allocating weights)."""
-    fam = check_input_size(spec)
-    if device is None:
-        return fam.builder(spec)
-    with torch.device(device):
-        return fam.builder(spec)
-
-
-_LOADED = False
-
-
-def _load_builtin() -> None:
-    """Import the built-in family modules once so they register themselves."""
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    import importlib
-
-    for module in ("unet",) + _EXTRA:
-        importlib.import_module(f"scaler.families.{module}")
-
-
-#: Further built-in family modules (added by later families, each registering itself on import).
-_EXTRA: tuple[str, ...] = ("ednet", "fcn_vgg", "deeplab_fpn")
+__all__ = ["Family", "FAMILIES", "register", "get_family", "base_spec", "build", "check_choice", "validate"]

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaler.complexity import CountedOp
+from scaler.cost import CountedOp
 from scaler.errors import SpecError
-from scaler.families import check_choice
+from scaler.families._registry import check_choice
 from scaler.spec import NetSpec
 
 __all__ = [

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from scaler.errors import SpecError
-from scaler.families import check_choice
+from scaler.families._registry import check_choice
 from scaler.families._blocks import pool_out
 from scaler.rounding import make_divisible
 from scaler.spec import NetSpec, StageSpec

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scaler.errors import SpecError
-from scaler.families import Family, register
+from scaler.families._registry import Family, register
 from scaler.families._blocks import (
     ConvBNReLU, SqueezeExcite, check_options, conv_bn_cost, init_weights, se_cost,
 )

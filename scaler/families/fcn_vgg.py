@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from scaler.errors import SpecError
-from scaler.families import Family, register
+from scaler.families._registry import Family, register
 from scaler.families._blocks import ASPP, SqueezeExcite, aspp_cost, check_options, init_weights, se_cost
 from scaler.spec import NetSpec, StageSpec
 

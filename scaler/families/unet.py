@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from scaler.errors import SpecError
-from scaler.families import Family, check_choice, register
+from scaler.families._registry import Family, check_choice, register
 from scaler.families._blocks import init_weights
 from scaler.spec import NetSpec, StageSpec
 

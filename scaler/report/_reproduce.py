@@ -19,8 +19,7 @@ from typing import Any
 
 from scaler.errors import ScalerError
 from scaler.report._records import MANIFEST
-from scaler.report._tables import factors_text
-from scaler.rules import Factors
+from scaler.rules import Factors, factors_text
 from scaler.spec import NetSpec
 
 __all__ = ["PAPER_NETWORKS", "PAPER_FACTORS", "PAPER_REFERENCE", "ReproNetwork", "reproduce_networks", "reproduce"]
@@ -80,7 +79,7 @@ def reproduce_networks(base: NetSpec, budget: str = "params=2x", solve: bool = F
         base: the base network (the paper's U-Net: `base_spec("unet", ...)`).
         budget: e.g. "params=2x"; solved into when `solve`, else only checked and reported.
         solve: solve each rule's factor into `budget` instead of using the paper's factors.
-        depth_policy: depth rounding (scaler.rounding.DEPTH_POLICIES); by default "floor" with the
+        depth_policy: depth rounding (scaler.vocabulary.DEPTH_ROUNDINGS); by default "floor" with the
             paper's factors (its WDR 62.8M and AWDR 55.2M have 3 units per stage: 2 x 1.8 = 3.6
             truncated) and "stagewise" when solving.
     """

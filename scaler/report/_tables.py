@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from scaler.report._records import RULES
+from scaler.rules import factors_text
 
-__all__ = ["TABLE_COLUMNS", "factors_text", "paper_table", "table_markdown", "write_table"]
+__all__ = ["TABLE_COLUMNS", "paper_table", "table_markdown", "write_table"]
 
 #: The table's columns. Accuracies in percent; std is the sample std (n - 1), NaN with one seed.
 TABLE_COLUMNS = (
@@ -27,17 +28,6 @@ def _status_text(statuses: pd.Series) -> str:
     parts = [f"completed {counts.get('completed', 0)}/{total}"] if "completed" in counts else []
     parts += [f"{name} {n}" for name, n in counts.items() if name != "completed"]
     return ", ".join(parts)
-
-
-def factors_text(factors: object) -> str:
-    """Factors as "d 1.8, w 1.16, r 1.4", or per part "enc d 1.8 w 1.16, dec d 1 w 1, r 1.4" (a Factors.as_dict)."""
-    if not isinstance(factors, dict) or not factors:
-        return ""
-    if "encoder" in factors:
-        enc, dec = factors.get("encoder") or {}, factors.get("decoder") or {}
-        return (f"enc d {enc.get('depth', 1):g} w {enc.get('width', 1):g}, "
-                f"dec d {dec.get('depth', 1):g} w {dec.get('width', 1):g}, r {factors.get('resolution', 1):g}")
-    return ", ".join(f"{k[0]} {v:g}" for k, v in factors.items() if isinstance(v, (int, float)))
 
 
 def _first_finite(values: pd.Series) -> float:

@@ -4,16 +4,13 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from scaler.complexity import Complexity, complexity
 from scaler.rules import Factors, apply_factors
 from scaler.solver import Budget, Solution, solve
 from scaler.spec import NetSpec
 from scaler.study._space import Candidate
-
-if TYPE_CHECKING:
-    from scaler.study._config import StudyConfig
 
 __all__ = ["Network", "resolve_network", "budget_limits", "solved"]
 
@@ -52,8 +49,9 @@ def solved(base: NetSpec, rule: str, budgets: tuple[Budget, ...], tolerance: flo
     return solve(base, rule, budgets, tolerance=tolerance, ratio=ratio, factors=factors, depth_policy=depth_rounding)
 
 
-def resolve_network(config: StudyConfig, candidate: Candidate) -> Network:
-    """The network of a candidate: a rule solved into the budget, or free factors checked (or projected) against it."""
+def resolve_network(config: Any, candidate: Candidate) -> Network:
+    """The network of a candidate (`config`: the StudyConfig): a method solved into the budget, or free factors
+    checked (or projected) against it."""
     limits = budget_limits(config.base, config.budgets, config.tolerance)
     note = ""
     if candidate.factors is None:  # a named rule: the largest network of that rule inside the budget

@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scaler.errors import ConfigError, ScalerError
+from scaler.families import base_spec
+from scaler.io import read_toml
 from scaler.rules import EFFICIENTNET_RATIO, PAPER_RATIO
 from scaler.solver import Budget, parse_budgets
 from scaler.spec import NetSpec
+from scaler.train import TrainConfig
+from scaler.vocabulary import DEPTH_ROUNDINGS
+from scaler.study._budget import solved
+from scaler.study._samplers import make_pruner, make_sampler
 from scaler.study._space import SearchSpace, load_search_space
 
-__all__ = ["StudyConfig", "load_study_config", "read_toml", "OBJECTIVES", "SAMPLERS", "PRUNERS", "INFEASIBLE_POLICIES"]
+__all__ = ["StudyConfig", "load_study_config", "OBJECTIVES", "SAMPLERS", "PRUNERS", "INFEASIBLE_POLICIES"]
 
 #: Objective name -> direction. mIoU is always first: it is the one learned objective.
 OBJECTIVES = {"miou": "maximize", "params": "minimize", "macs": "minimize", "flops": "minimize",
@@ -39,7 +44,6 @@ SAMPLERS = ("tpe", "nsga2", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 #: What happens to a free-factor candidate whose rounded network breaks the budget (see scaler.study).
 INFEASIBLE_POLICIES = ("constrain", "project")
-DEPTH_ROUNDING = ("stagewise", "uniform")
 #: Heartbeat defaults: a beat a minute is free next to a training step; a trial is declared dead after
 #: three missed beats, so a slow storage round-trip never kills a live worker's trial.
 HEARTBEAT_INTERVAL = 60
@@ -57,23 +61,13 @@ _TABLES = {
 _DATA_FIELDS = ("data", "data_root", "data_options")
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; a missing file or a syntax error names the file."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file; valid: a TOML file")
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
 @dataclass(frozen=True)
 class StudyConfig:
     """One study: base network, data, training, budgets, objectives, sampler, pruner, storage, search space."""
 
     name: str
     base: NetSpec
-    train: Any  # scaler.train.TrainConfig (typed loosely: the trainer is imported lazily)
+    train: TrainConfig
     space: SearchSpace
     budgets: tuple[Budget, ...] = ()
     tolerance: float = 0.0
@@ -195,8 +189,6 @@ def _ratio(path: Path, value: Any) -> tuple[float, float, float]:
 
 def _train_config(path: Path, data: dict[str, Any], train: dict[str, Any]) -> Any:
     """The base TrainConfig from [data] and [train]."""
-    from scaler.train import TrainConfig
-
     valid = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in _DATA_FIELDS]
     for key in train:
         if key not in valid:
@@ -235,8 +227,6 @@ def _check_counts(config: StudyConfig, where: str) -> None:
 
 def _check_sampler(path: Path, config: StudyConfig) -> None:
     """Build the sampler and pruner once so bad options fail at load time, naming the key."""
-    from scaler.study._runner import make_pruner, make_sampler
-
     try:
         make_sampler(config, config.seed)
     except (TypeError, ValueError) as exc:
@@ -260,10 +250,6 @@ def load_study_config(path: str | Path) -> StudyConfig:
     Raises:
         ConfigError: naming the file, the key and the bad value.
     """
-    from scaler.families import base_spec
-    from scaler.study._budget import solved
-    from scaler.train import TrainConfig
-
     path = Path(path).resolve()
     data = read_toml(path)
     unknown = set(data) - set(_TABLES)
@@ -317,7 +303,7 @@ def load_study_config(path: str | Path) -> StudyConfig:
         raise ConfigError(f"{_where(path, 'budget', 'tolerance')} = {tolerance!r}: valid: a number in [0, 1)")
     ratio = _ratio(path, budget.get("ratio", "paper"))
     depth_rounding = _choice(path, "budget", "depth_rounding", budget.get("depth_rounding", "stagewise"),
-                             DEPTH_ROUNDING)
+                             DEPTH_ROUNDINGS)
     infeasible = _choice(path, "budget", "infeasible", budget.get("infeasible", "constrain"), INFEASIBLE_POLICIES)
     rules = [r for r in space.rules() if r not in ("baseline", "custom")]
     if rules and not budgets:

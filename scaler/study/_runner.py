@@ -15,9 +15,10 @@ from optuna.trial import FrozenTrial, TrialState
 from scaler.errors import ConfigError
 from scaler.study._config import StudyConfig
 from scaler.study._objective import StudyObjective, TrialFailed, TrialTiming
+from scaler.study._samplers import make_pruner, make_sampler
 from scaler.study._storage import claim_lock, open_storage, retry_callback
 
-__all__ = ["run_study", "StudyRun", "make_sampler", "make_pruner", "trial_limit", "may_start", "study_attrs"]
+__all__ = ["run_study", "StudyRun", "trial_limit", "may_start", "study_attrs"]
 
 _log = logging.getLogger("scaler.study")
 #: Train-config fields that may differ between the workers of one study (their machine's business).
@@ -35,31 +36,6 @@ class StudyRun:
     timings: list[TrialTiming] = field(default_factory=list)
     wall_s: float = 0.0
     setup_s: float = 0.0
-
-
-def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
-    """The study's sampler, seeded with `seed`."""
-    options = dict(config.sampler_options)
-    if config.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, **options)
-    if config.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, **options)
-    if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed, **options)
-    # The grid's seed shuffles the order of its points, which every worker must agree on: never per trial.
-    return optuna.samplers.GridSampler(config.space.grid(), seed=config.seed, **options)
-
-
-def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
-    """The study's pruner; Hyperband's resource is epochs (1 .. train.epochs) unless its options say otherwise."""
-    options = dict(config.pruner_options)
-    if config.pruner == "median":
-        return optuna.pruners.MedianPruner(**options)
-    if config.pruner == "hyperband":
-        options.setdefault("min_resource", 1)
-        options.setdefault("max_resource", config.train.epochs)
-        return optuna.pruners.HyperbandPruner(**options)
-    return optuna.pruners.NopPruner()
 
 
 def trial_limit(config: StudyConfig) -> int | None:

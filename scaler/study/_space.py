@@ -27,6 +27,7 @@ from typing import Any, Union
 import optuna
 
 from scaler.errors import ConfigError
+from scaler.io import read_toml
 from scaler.rules import METHODS, Factors
 
 __all__ = ["Fixed", "Choice", "Range", "Param", "SearchSpace", "Candidate", "FACTOR_NAMES", "parse_search_space"]
@@ -286,7 +287,5 @@ def parse_search_space(data: dict[str, Any], where: str, train_fields: tuple[str
 
 def load_search_space(path: str | Path, train_fields: tuple[str, ...], check_train: Any = None) -> SearchSpace:
     """Read and validate a search_spaces/*.toml file."""
-    from scaler.study._config import read_toml
-
     path = Path(path)
     return parse_search_space(read_toml(path), str(path), train_fields, check_train)
