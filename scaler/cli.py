@@ -33,7 +33,7 @@ def scale(
     input: Optional[str] = typer.Option(None, "--input", help="Base input size HxW, e.g. 512x1024."),
     option: List[str] = typer.Option([], help="Family option NAME=VALUE (repeatable), e.g. activation=relu."),
     budget: List[str] = typer.Option([], help="Budget, e.g. params=2x, macs=40G (repeatable or comma list)."),
-    method: str = typer.Option("all", help=f"all, or a comma list of {','.join(METHODS)}."),
+    method: str = typer.Option("all", help=f"all, or a comma list of {choices_text(METHODS)}."),
     tolerance: float = typer.Option(0.0, help="Relative slack allowed over each budget (0.01 = 1%)."),
     ratio: str = typer.Option("paper", help="Compound ratio: paper (1.8,1.16,1.4), efficientnet, or D,W,R."),
     factors: List[str] = typer.Option([], help="Explicit factors, e.g. encoder_width=1.3,decoder_width=1.0."),

@@ -260,22 +260,18 @@ def solve(
     if largest <= 1.0:
         raise SpecError(f"method {method!r} has no factor above 1 to grow along: {dir_factors.as_dict()}")
     phi_max = math.log(max_factor) / math.log(largest)
-    if fits_factors(dir_factors**phi_max):
-        if method == "resolution":
-            fixed = Factors(resolution=default_resolution)
-            return _solution(method, base, fixed, math.log2(default_resolution), limits, depth_policy=depth_policy,
-                             measured=measured,
-                             note=f"no budget depends on resolution ({', '.join(limits)}); used the default "
-                                  f"factor {default_resolution:g} (add a macs or activations budget to solve it)")
-        raise BudgetError(f"no budget ({', '.join(map(str, budgets))}) limits method {method!r} up to factor "
-                          f"{max_factor:g}; valid: add a budget that grows with it (params, macs, activations)")
+    if fits_factors(dir_factors**phi_max):  # nothing stops this method: only resolution has a fallback
+        if method != "resolution":
+            raise BudgetError(f"no budget ({', '.join(map(str, budgets))}) limits method {method!r} up to factor "
+                              f"{max_factor:g}; valid: add a budget that grows with it (params, macs, activations)")
+        note = (f"no budget depends on resolution ({', '.join(limits)}); used the default factor "
+                f"{default_resolution:g} (add a macs or activations budget to solve it)")
+        return _solution(method, base, Factors(resolution=default_resolution), math.log2(default_resolution),
+                         limits, note, depth_policy, measured)
     phi = _largest_fitting(lambda p: fits_factors(dir_factors**p), phi_max)
-    solved = dir_factors**phi
     # Report round numbers: the nearest 3-decimal factors if they still fit, else the floored ones.
-    for candidate in (solved.rounded(3), solved.rounded(3, down=True)):
-        if fits_factors(candidate):
-            solved = candidate
-            break
+    solved = next((f for f in ((dir_factors**phi).rounded(3), (dir_factors**phi).rounded(3, down=True))
+                   if fits_factors(f)), dir_factors**phi)
     return _solution(method, base, solved, phi, limits, depth_policy=depth_policy, measured=measured)
 
 

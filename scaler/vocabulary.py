@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = [
     "METHODS", "NAMED_METHODS", "METHOD_LABELS", "DEPTH_ROUNDINGS", "DEFAULT_DEPTH_ROUNDING", "COST_METRICS",
     "TIME_METRICS", "BUDGET_METRICS", "RUN_STATUSES", "FINAL_RUN_STATUSES", "RESUMABLE_RUN_STATUSES",
-    "TRIAL_STATUSES", "RECORD_STATUSES", "RUN_TO_RECORD_STATUS", "SPLITS", "choices_text",
+    "TRIAL_STATUSES", "RECORD_STATUSES", "RUN_TO_RECORD_STATUS", "SPLITS", "EVALUATIONS", "choices_text",
 ]
 
 #: Scaling methods. "custom" takes explicit per-part factors; the others are named directions.
@@ -53,6 +53,12 @@ RUN_TO_RECORD_STATUS = {"completed": "completed", "early_stopped": "completed", 
 
 #: Dataset splits. Not every dataset has every split (Cityscapes' test has no public labels).
 SPLITS = ("train", "val", "test")
+#: Which accuracy of a run a report shows: its best validation epoch (selected on the split it is then
+#: reported on, so optimistic), its final epoch on val (no selection), or the val-selected checkpoint
+#: evaluated on the test split (where the run has one).
+EVALUATIONS = {"best": "val, best epoch (selected on val itself: optimistic)",
+               "final": "val, final epoch (no selection)",
+               "test": "test, checkpoint selected on val"}
 
 
 def choices_text(names: tuple[str, ...] | list[str]) -> str:

@@ -6,6 +6,8 @@ from typing import List, Optional
 
 import typer
 
+from scaler.vocabulary import EVALUATIONS
+
 __all__ = ["register"]
 
 
@@ -13,11 +15,10 @@ def _print_outcome(rep, out: Path) -> None:
     """Print the table, the summary's answer and where the files are."""
     from scaler.report import table_markdown
 
-    typer.echo(table_markdown(rep.table).rstrip())
+    typer.echo(table_markdown(rep.table, rep.records.attrs.get("evaluation", "best")).rstrip())
     typer.echo("")
-    for line in rep.summary.to_markdown().splitlines():
-        if line.startswith("- Most"):
-            typer.echo(line.replace("**", ""))
+    for line in rep.summary.headlines():
+        typer.echo(f"- {line}")
     typer.echo(f"wrote {len(rep.files)} files to {out}/ (table.md, table.csv, summary.md, plots/)")
 
 
@@ -27,11 +28,14 @@ def report(
     out: Path = typer.Option(..., "--out", help="Report folder (created)."),
     study_name: Optional[str] = typer.Option(None, help="The study in a storage URL (or overriding the TOML's)."),
     accuracy: str = typer.Option("miou", help="Accuracy the summary ranks by: miou, pa or mpa."),
+    evaluation: str = typer.Option("best", "--eval", help=f"Which accuracy of each run: "
+                                   f"{'; '.join(f'{k} = {v}' for k, v in EVALUATIONS.items())}."),
 ) -> None:
     """Tables, Pareto fronts, trade-off plots and a summary of a study or of training runs."""
     from scaler.report import report as make_report
 
-    rep = make_report(source if len(source) > 1 else source[0], out, study_name=study_name, accuracy=accuracy)
+    rep = make_report(source if len(source) > 1 else source[0], out, study_name=study_name, accuracy=accuracy,
+                      evaluation=evaluation)
     typer.echo(f"{rep.records.attrs.get('source')}: {len(rep.records)} runs, {len(rep.table)} networks")
     _print_outcome(rep, out)
 
@@ -46,9 +50,12 @@ def reproduce(
     out: Path = typer.Option(..., "--out", help="Output folder: runs/, reproduce.json, networks.md, the report."),
     budget: str = typer.Option("params=2x", help="Budget the networks are held to (solved into with --solve)."),
     solve: bool = typer.Option(False, "--solve/--paper-factors",
-                               help="Solve each rule's factor into --budget instead of the paper's factors."),
+                               help="Solve each method's factor into --budget instead of the paper's factors."),
     depth_rounding: Optional[str] = typer.Option(
-        None, help="Depth rounding: floor (default with the paper's factors: its own counts), stagewise (default with --solve), uniform."),
+        None, help="Depth rounding: floor (default with the paper's factors: its own counts), stagewise (default "
+                   "with --solve), uniform."),
+    tolerance: float = typer.Option(0.0, help="Relative slack allowed over the budget (0.01 = 1%)."),
+    ratio: str = typer.Option("paper", help="Compound direction when solving: paper, efficientnet, or D,W,R."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size of every run."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate of every run."),
     max_steps_per_epoch: Optional[int] = typer.Option(None, help="Cap on steps per epoch (quick checks)."),
@@ -67,8 +74,8 @@ def reproduce(
     rep = run_reproduce(data, out, data_root=data_root, seeds=seeds, epochs=epochs, base_width=base_width,
                         input_size=parse_size(input) if input else None, budget=budget, solve=solve,
                         depth_policy=depth_rounding, batch_size=batch_size, lr=lr, train_options=options,
-                        networks=network or None,
-                        progress=progress, log=typer.echo)
+                        networks=network or None, progress=progress, log=typer.echo, tolerance=tolerance,
+                        ratio=ratio)
     typer.echo((out / "networks.md").read_text().rstrip())
     typer.echo("")
     _print_outcome(rep, out)

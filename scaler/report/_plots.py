@@ -8,12 +8,15 @@ own marker (at the bottom of the axes when they have no accuracy) and list them 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 
 from scaler.report._pareto import pareto_front
-from scaler.report._records import RULES
+from scaler.report._records import METHOD_ORDER
+from scaler.stats import estimate
+from scaler.vocabulary import RECORD_STATUSES
 
 __all__ = [
     "AXES", "ACCURACY", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame", "draw_tradeoff",
@@ -31,11 +34,15 @@ AXES = {
 ACCURACY = {"miou": "mIoU (%)", "pa": "Pixel accuracy (%)", "mpa": "Mean class accuracy (%)"}
 #: Per-epoch history keys drawn as curves (the paper's figures 4-6: losses and accuracy).
 CURVE_METRICS = ("train_loss", "val_loss", "pa", "miou")
-_RULE_COLORS = {"baseline": "black", "depth": "tab:blue", "width": "tab:orange", "resolution": "tab:green",
-                "compound": "tab:red", "asymmetric": "tab:purple", "custom": "tab:brown", "unknown": "tab:gray"}
-# Completed runs are filled circles; every other status has its own marker so it cannot pass for one.
-_STATUS_MARKERS = {"completed": "o", "pruned": "v", "diverged": "D", "oom": "s", "infeasible": "x",
-                   "failed": "X", "running": "P", "interrupted": "P", "waiting": "+", "pending": "+"}
+#: One colour per method, in METHOD_ORDER (the baseline black, a run that does not say its method grey).
+_METHOD_COLORS = dict(zip(METHOD_ORDER, ("black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
+                                         "tab:brown", "tab:olive", "tab:cyan", "tab:pink")))
+_METHOD_COLORS["unknown"] = "tab:gray"
+#: One marker per status, in RECORD_STATUSES: completed (and reused) runs are filled circles; every other
+#: status has a marker of its own so it cannot pass for one.
+_MARKERS = ("P", "o", "v", "D", "s", "x", "X", "P", "o", "+", "+")
+assert len(_MARKERS) == len(RECORD_STATUSES), "a status was added to the vocabulary: give it a marker here"
+_STATUS_MARKERS = dict(zip(RECORD_STATUSES, _MARKERS))
 
 
 def _check_columns(df: pd.DataFrame, columns: list[str], what: str) -> None:
@@ -51,24 +58,26 @@ def _points(df: pd.DataFrame, x_column: str, y: str, extra: tuple[str, ...] = ()
     for network, group in df.groupby("network", sort=False):
         done = group[group["status"] == "completed"]
         if len(done):
-            ys = pd.to_numeric(done[y], errors="coerce") * 100
-            rows.append({"label": network, "rule": done["rule"].iloc[0], "status": "completed",
-                         "x": pd.to_numeric(done[x_column], errors="coerce").mean(), "y": ys.mean(),
-                         "y_std": ys.std(ddof=1) if ys.count() > 1 else math.nan, "n": int(ys.count()),
+            est = estimate(list(pd.to_numeric(done[y], errors="coerce").dropna() * 100))
+            rows.append({"label": network, "method": done["method"].iloc[0], "status": "completed",
+                         "x": pd.to_numeric(done[x_column], errors="coerce").mean(), "y": est.mean,
+                         "y_std": est.std, "y_ci": est.half_width, "n": est.n,
                          **{k: pd.to_numeric(done[k], errors="coerce").mean() for k in extra}, "reason": ""})
         for row in group[group["status"] != "completed"].itertuples(index=False):
             seed = "" if pd.isna(row.seed) else f" seed {int(row.seed)}"
-            rows.append({"label": f"{network}{seed}", "rule": row.rule, "status": row.status,
-                         "x": getattr(row, x_column), "y": getattr(row, y) * 100, "y_std": math.nan, "n": 1,
+            rows.append({"label": f"{network}{seed}", "method": row.method, "status": row.status,
+                         "x": getattr(row, x_column), "y": getattr(row, y) * 100, "y_std": math.nan,
+                         "y_ci": math.nan, "n": 1,
                          **{k: getattr(row, k) for k in extra}, "reason": row.fail_reason})
-    frame = pd.DataFrame(rows, columns=["label", "rule", "status", "x", "y", "y_std", "n", *extra, "reason"])
+    frame = pd.DataFrame(rows, columns=["label", "method", "status", "x", "y", "y_std", "y_ci", "n", *extra,
+                                        "reason"])
     frame[["x", "y"]] = frame[["x", "y"]].apply(pd.to_numeric, errors="coerce")
     frame["on_front"] = pareto_front(frame, "x", "y") if len(frame) else pd.Series(dtype=bool)
     return frame
 
 
 def tradeoff_frame(df: pd.DataFrame, x: str, y: str = "miou") -> pd.DataFrame:
-    """Accuracy vs one cost: columns label, rule, status, x, y (%), y_std, n (seeds), reason, on_front.
+    """Accuracy vs one cost: columns label, method, status, x, y (%), y_std, n (seeds), reason, on_front.
 
     Args:
         df: the tidy record from `collect`.
@@ -79,7 +88,7 @@ def tradeoff_frame(df: pd.DataFrame, x: str, y: str = "miou") -> pd.DataFrame:
         raise ValueError(f"unknown cost axis {x=}; valid: {', '.join(AXES)}")
     if y not in ACCURACY:
         raise ValueError(f"unknown accuracy {y=}; valid: {', '.join(ACCURACY)}")
-    _check_columns(df, ["network", "rule", "status", "seed", "fail_reason", AXES[x][0], y], "tradeoff_frame")
+    _check_columns(df, ["network", "method", "status", "seed", "fail_reason", AXES[x][0], y], "tradeoff_frame")
     frame = _points(df, AXES[x][0], y)
     frame.attrs.update(x=x, y=y, x_label=AXES[x][1], y_label=ACCURACY[y])
     return frame
@@ -89,19 +98,19 @@ def bubble_frame(df: pd.DataFrame, y: str = "miou") -> pd.DataFrame:
     """x GFLOPs, y accuracy (%), size params (M): a tradeoff frame plus a `params_m` column."""
     if y not in ACCURACY:
         raise ValueError(f"unknown accuracy {y=}; valid: {', '.join(ACCURACY)}")
-    _check_columns(df, ["network", "rule", "status", "seed", "fail_reason", "gflops", "params_m", y], "bubble_frame")
+    _check_columns(df, ["network", "method", "status", "seed", "fail_reason", "gflops", "params_m", y], "bubble_frame")
     frame = _points(df, "gflops", y, extra=("params_m",))
     frame.attrs.update(x="gflops", y=y, x_label=AXES["gflops"][1], y_label=ACCURACY[y], size_label="Params (M)")
     return frame
 
 
 def curves_frame(df: pd.DataFrame, metrics: tuple[str, ...] = CURVE_METRICS) -> pd.DataFrame:
-    """Per-epoch history in long format: network, rule, seed, status, epoch, metric, value.
+    """Per-epoch history in long format: network, method, seed, status, epoch, metric, value.
 
     Accuracy metrics (pa, mpa, miou) are in percent. Runs of every status contribute what they
     logged, so a pruned or diverged run's curve stops where it stopped.
     """
-    _check_columns(df, ["network", "rule", "seed", "status", "history"], "curves_frame")
+    _check_columns(df, ["network", "method", "seed", "status", "history"], "curves_frame")
     rows = []
     for row in df.itertuples(index=False):
         for entry in row.history if isinstance(row.history, list) else []:
@@ -110,15 +119,19 @@ def curves_frame(df: pd.DataFrame, metrics: tuple[str, ...] = CURVE_METRICS) -> 
                 if value is None or entry.get("epoch") is None:
                     continue
                 value = float(value) * (100 if metric in ACCURACY else 1)
-                rows.append({"network": row.network, "rule": row.rule, "seed": row.seed, "status": row.status,
+                rows.append({"network": row.network, "method": row.method, "seed": row.seed, "status": row.status,
                              "epoch": int(entry["epoch"]), "metric": metric, "value": value})
-    return pd.DataFrame(rows, columns=["network", "rule", "seed", "status", "epoch", "metric", "value"])
+    return pd.DataFrame(rows, columns=["network", "method", "seed", "status", "epoch", "metric", "value"])
 
 
 # -- drawing ------------------------------------------------------------------------------------
 
 def _pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    """matplotlib.pyplot on the Agg backend (no display needed).
+
+    Imported here, not at the top: the backend must be chosen before pyplot is first imported, and
+    only drawing needs matplotlib at all (building every frame does not).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,24 +151,24 @@ def _save(fig, stem: str | Path) -> list[Path]:
     return paths
 
 
-def _rules_in(frame: pd.DataFrame) -> list[str]:
-    """The frame's rules in the canonical order."""
-    return [r for r in RULES if r in set(frame["rule"])]
+def _methods_in(frame: pd.DataFrame) -> list[str]:
+    """The frame's methods in the canonical order."""
+    return [r for r in METHOD_ORDER if r in set(frame["method"])]
 
 
 def _draw_points(ax, frame: pd.DataFrame, sizes: pd.Series | None = None) -> list[str]:
-    """Scatter every point by rule colour and status marker, draw the front; return the unplaceable ones."""
+    """Scatter every point by method colour and status marker, draw the front; return the unplaceable ones."""
     from matplotlib.lines import Line2D
 
     done = frame[frame["status"] == "completed"]
-    for rule in _rules_in(frame):
-        pts = done[done["rule"] == rule]
+    for method in _methods_in(frame):
+        pts = done[done["method"] == method]
         if len(pts):
             size = 40 if sizes is None else sizes[pts.index]
-            ax.scatter(pts["x"], pts["y"], s=size, color=_RULE_COLORS[rule], alpha=0.85 if sizes is None else 0.5,
+            ax.scatter(pts["x"], pts["y"], s=size, color=_METHOD_COLORS[method], alpha=0.85 if sizes is None else 0.5,
                        edgecolors="black", linewidths=0.5, zorder=3)
-            if pts["y_std"].notna().any():
-                ax.errorbar(pts["x"], pts["y"], yerr=pts["y_std"], fmt="none", ecolor=_RULE_COLORS[rule],
+            if pts["y_ci"].notna().any():  # the 95% interval of the mean over seeds
+                ax.errorbar(pts["x"], pts["y"], yerr=pts["y_ci"], fmt="none", ecolor=_METHOD_COLORS[method],
                             capsize=3, zorder=2)
     front = frame[frame["on_front"]].sort_values("x")
     if len(front):
@@ -172,7 +185,7 @@ def _draw_points(ax, frame: pd.DataFrame, sizes: pd.Series | None = None) -> lis
             continue
         at_bottom = not math.isfinite(row.y)
         ax.scatter([row.x], [0.03 if at_bottom else row.y], marker=_STATUS_MARKERS.get(row.status, "X"), s=45,
-                   color=_RULE_COLORS.get(row.rule, "gray"), transform=bottom if at_bottom else ax.transData,
+                   color=_METHOD_COLORS.get(row.method, "gray"), transform=bottom if at_bottom else ax.transData,
                    zorder=3, clip_on=False)
         if at_bottom and len(frame) <= 30:
             ax.annotate(row.label, (row.x, 0.03), xycoords=bottom, textcoords="offset points", xytext=(4, 4),
@@ -181,7 +194,7 @@ def _draw_points(ax, frame: pd.DataFrame, sizes: pd.Series | None = None) -> lis
     for row in labelled.itertuples(index=False):
         if math.isfinite(row.x) and math.isfinite(row.y):
             ax.annotate(row.label, (row.x, row.y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    handles = [Line2D([], [], marker="o", linestyle="", color=_RULE_COLORS[r], label=r) for r in _rules_in(frame)]
+    handles = [Line2D([], [], marker="o", linestyle="", color=_METHOD_COLORS[r], label=r) for r in _methods_in(frame)]
     handles += [Line2D([], [], marker=_STATUS_MARKERS.get(s, "X"), linestyle="", color="0.4", label=s)
                 for s in sorted(set(other["status"]))]
     if len(front):
@@ -198,26 +211,25 @@ def _footnote(fig, frame: pd.DataFrame, unplaced: list[str]) -> None:
     if unplaced:
         lines.append("no value on this axis, not drawn: " + ", ".join(unplaced))
     if lines:
-        import textwrap
-
         text = "\n".join(textwrap.fill(line, 120) for line in lines)
         fig.text(0.01, -0.02, text, fontsize=6, va="top", ha="left")
 
 
-def draw_tradeoff(frame: pd.DataFrame, stem: str | Path, title: str = "") -> list[Path]:
-    """Draw a `tradeoff_frame`: accuracy vs cost, coloured by rule, with its Pareto front; PNG + SVG."""
+def draw_tradeoff(frame: pd.DataFrame, stem: str | Path, title: str = "", subtitle: str = "") -> list[Path]:
+    """Draw a `tradeoff_frame`: accuracy vs cost, coloured by method, with its Pareto front; PNG + SVG."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     unplaced = _draw_points(ax, frame)
     ax.set_xlabel(frame.attrs.get("x_label", "cost"))
     ax.set_ylabel(frame.attrs.get("y_label", "accuracy (%)"))
-    ax.set_title(title or f"{frame.attrs.get('y_label', 'accuracy')} vs {frame.attrs.get('x_label', 'cost')}")
+    ax.set_title(_with_subtitle(title or f"{frame.attrs.get('y_label', 'accuracy')} vs "
+                                         f"{frame.attrs.get('x_label', 'cost')}", subtitle))
     ax.grid(alpha=0.3)
     _footnote(fig, frame, unplaced)
     return _save(fig, stem)
 
 
-def draw_bubble(frame: pd.DataFrame, stem: str | Path, title: str = "") -> list[Path]:
+def draw_bubble(frame: pd.DataFrame, stem: str | Path, title: str = "", subtitle: str = "") -> list[Path]:
     """Draw a `bubble_frame`: x GFLOPs, y accuracy, bubble area proportional to params; PNG + SVG."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
@@ -227,8 +239,8 @@ def draw_bubble(frame: pd.DataFrame, stem: str | Path, title: str = "") -> list[
     unplaced = _draw_points(ax, frame, sizes=sizes)
     ax.set_xlabel(frame.attrs.get("x_label", "GFLOPs"))
     ax.set_ylabel(frame.attrs.get("y_label", "accuracy (%)"))
-    ax.set_title(title or f"{frame.attrs.get('y_label', 'accuracy')} vs GFLOPs (bubble area: params, "
-                          f"largest {largest:.2f}M)")
+    ax.set_title(_with_subtitle(title or f"{frame.attrs.get('y_label', 'accuracy')} vs GFLOPs (bubble area: "
+                                         f"params, largest {largest:.2f}M)", subtitle))
     ax.grid(alpha=0.3)
     _footnote(fig, frame, unplaced)
     return _save(fig, stem)
@@ -236,6 +248,11 @@ def draw_bubble(frame: pd.DataFrame, stem: str | Path, title: str = "") -> list[
 
 _CURVE_LABELS = {"train_loss": "training loss", "val_loss": "validation loss", "pa": "pixel accuracy (%)",
                  "mpa": "mean class accuracy (%)", "miou": "mIoU (%)"}
+
+
+def _with_subtitle(title: str, subtitle: str) -> str:
+    """A plot title with a second line saying what the accuracies are (split, epoch, seeds)."""
+    return title + ("\n" + textwrap.fill(subtitle, 90) if subtitle else "")
 
 
 def draw_curves(frame: pd.DataFrame, metric: str, stem: str | Path, title: str = "") -> list[Path]:
@@ -247,16 +264,16 @@ def draw_curves(frame: pd.DataFrame, metric: str, stem: str | Path, title: str =
     data = frame[frame["metric"] == metric]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for network, group in data.groupby("network", sort=False):
-        rule = group["rule"].iloc[0]
+        method = group["method"].iloc[0]
         mean = group.groupby("epoch")["value"].mean()
         statuses = sorted(set(group["status"]))
         dashed = statuses != ["completed"]
         label = network + (f" ({', '.join(s for s in statuses if s != 'completed')})" if dashed else "")
-        ax.plot(mean.index, mean.values, color=_RULE_COLORS.get(rule, "gray"), linestyle="--" if dashed else "-",
+        ax.plot(mean.index, mean.values, color=_METHOD_COLORS.get(method, "gray"), linestyle="--" if dashed else "-",
                 marker="." if len(mean) < 30 else None, label=label)
         if group["seed"].nunique() > 1:
             spread = group.groupby("epoch")["value"].agg(["min", "max"])
-            ax.fill_between(spread.index, spread["min"], spread["max"], color=_RULE_COLORS.get(rule, "gray"),
+            ax.fill_between(spread.index, spread["min"], spread["max"], color=_METHOD_COLORS.get(method, "gray"),
                             alpha=0.15, linewidth=0)
     ax.set_xlabel("epoch")
     ax.set_ylabel(_CURVE_LABELS.get(metric, metric))
@@ -269,7 +286,7 @@ def draw_curves(frame: pd.DataFrame, metric: str, stem: str | Path, title: str =
     return _save(fig, stem)
 
 
-def plot_all(df: pd.DataFrame, out: str | Path, accuracies: tuple[str, ...] = ("miou", "pa"),
+def plot_all(df: pd.DataFrame, out: str | Path, accuracies: tuple[str, ...] = ("miou", "pa"), subtitle: str = "",
              ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
     """Build every plot's frame from the record and draw it under OUT/plots/; returns (frames, files).
 
@@ -282,9 +299,9 @@ def plot_all(df: pd.DataFrame, out: str | Path, accuracies: tuple[str, ...] = ("
     for y in accuracies:
         for axis in ("params", "gflops", "ms_per_step"):
             frames[f"{y}_vs_{axis}"] = frame = tradeoff_frame(df, axis, y)
-            files += draw_tradeoff(frame, plots / f"{y}_vs_{axis}")
+            files += draw_tradeoff(frame, plots / f"{y}_vs_{axis}", subtitle=subtitle)
     frames["bubble"] = frame = bubble_frame(df, accuracies[0])
-    files += draw_bubble(frame, plots / "bubble")
+    files += draw_bubble(frame, plots / "bubble", subtitle=subtitle)
     frames["curves"] = curves = curves_frame(df)
     for metric in CURVE_METRICS:
         files += draw_curves(curves, metric, plots / f"curve_{metric}")

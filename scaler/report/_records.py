@@ -2,7 +2,7 @@
 
 Sources: an Optuna study (any RDB storage URL: SQLite, PostgreSQL, ...), a study TOML (through
 `scaler.study.load_study_config`), trainer run dirs (`scaler.train.load_run`), or a `reproduce`
-output folder (its `reproduce.json` manifest names each network and its scaling rule).
+output folder (its `reproduce.json` manifest names each network and its scaling method).
 Accuracies are fractions in [0, 1] here, as the trainer writes them; tables and plots show percent.
 """
 from __future__ import annotations
@@ -17,32 +17,23 @@ from typing import Any
 import pandas as pd
 
 from scaler.errors import ScalerError
+from scaler.vocabulary import EVALUATIONS, METHOD_LABELS, METHODS, RECORD_STATUSES, RUN_TO_RECORD_STATUS, choices_text
 
 __all__ = [
-    "COLUMNS", "RULES", "PAPER_NAMES", "STATUSES", "MANIFEST", "collect", "records_from_study",
+    "COLUMNS", "METHOD_ORDER", "PAPER_NAMES", "MANIFEST", "collect", "records_from_study",
     "records_from_runs", "records_from_reproduce",
 ]
 
-#: Scaling rules in the order tables and legends list them ("unknown": a run dir that does not say).
-RULES = ("baseline", "depth", "width", "resolution", "compound", "asymmetric", "custom", "unknown")
-#: The asymmetric-scaling paper's names for the networks each rule makes.
-PAPER_NAMES = {"baseline": "Baseline", "depth": "D", "width": "W", "resolution": "R", "compound": "WDR",
-               "asymmetric": "AWDR", "custom": "custom", "unknown": "run"}
-#: Every status a row can have; only "completed" rows have trustworthy final accuracies.
-#: "running": a trial or run still running, or killed without a word (a rerun resumes it);
-#: "interrupted": a run an exception stopped (a rerun resumes it); "waiting": a queued study trial;
-#: "pending": a reproduce run not started yet.
-STATUSES = ("completed", "pruned", "diverged", "oom", "infeasible", "failed", "running", "interrupted", "waiting",
-            "pending")
-#: The trainer's run statuses -> ours: a run stopped early by patience has completed.
-_RUN_STATUS = {"completed": "completed", "early_stopped": "completed", "diverged": "diverged", "pruned": "pruned",
-               "running": "running", "interrupted": "interrupted"}
+#: Methods in the order tables and legends list them ("unknown": a run dir that does not say which).
+METHOD_ORDER = METHODS + ("unknown",)
+#: Network labels: the paper's name for the network each method makes; a run dir that does not say is a "run".
+PAPER_NAMES = {**METHOD_LABELS, "unknown": "run"}
 #: The file a reproduce folder keeps its networks, factors and runs in.
 MANIFEST = "reproduce.json"
 
 #: The tidy record's columns. gmacs/gflops/params_m are the same counts in display units (FLOPs = 2 x MACs).
 COLUMNS = (
-    "network", "rule", "seed", "status", "fail_reason", "pa", "mpa", "miou", "best_epoch", "epochs_run",
+    "network", "method", "seed", "status", "fail_reason", "pa", "mpa", "miou", "best_epoch", "epochs_run",
     "params", "macs", "flops", "activations", "params_m", "gmacs", "gflops", "ms_per_step", "ms_p10",
     "ms_p90", "input_size", "factors", "spec", "history", "source", "trial", "run_dir",
 )
@@ -81,7 +72,24 @@ def _fill_cost(row: dict[str, Any]) -> None:
         row["flops"] = 2 * _number(row["macs"])
 
 
-def _finish(rows: list[dict[str, Any]], source: str) -> pd.DataFrame:
+def check_evaluation(evaluation: str) -> str:
+    """One of EVALUATIONS, else a one-line ScalerError naming the valid ones."""
+    if evaluation not in EVALUATIONS:
+        raise ScalerError(f"unknown evaluation {evaluation!r}; valid: {choices_text(list(EVALUATIONS))}")
+    return evaluation
+
+
+def _scores(best: dict[str, Any], history: list[dict[str, Any]], test: Any, evaluation: str) -> dict[str, Any]:
+    """The accuracies a row reports under `evaluation`: {pa, mpa, miou, epoch} (empty when the run has none)."""
+    if evaluation == "final":
+        final = history[-1] if history and isinstance(history[-1], dict) else {}
+        return {k: final.get(k) for k in ("pa", "mpa", "miou", "epoch")} if final else {}
+    if evaluation == "test":
+        return dict(test) if isinstance(test, dict) else {}
+    return best
+
+
+def _finish(rows: list[dict[str, Any]], source: str, evaluation: str = "best") -> pd.DataFrame:
     """Rows -> the tidy frame: cost filled, units added, networks labelled, columns in order."""
     for row in rows:
         _fill_cost(row)
@@ -91,41 +99,42 @@ def _finish(rows: list[dict[str, Any]], source: str) -> pd.DataFrame:
     frame["params_m"] = frame["params"] / 1e6
     frame["gmacs"] = frame["macs"] / 1e9
     frame["gflops"] = frame["flops"] / 1e9
-    frame["rule"] = frame["rule"].fillna("unknown").where(frame["rule"].isin(RULES), "unknown")
+    frame["method"] = frame["method"].fillna("unknown").where(frame["method"].isin(METHOD_ORDER), "unknown")
     frame["status"] = frame["status"].fillna("failed")
     frame["fail_reason"] = frame["fail_reason"].fillna("")
     frame["network"] = _label_networks(frame)
     frame.attrs["source"] = source
+    frame.attrs["evaluation"] = evaluation
     return frame.reset_index(drop=True)
 
 
 def _label_networks(frame: pd.DataFrame) -> pd.Series:
     """One label per distinct network (same spec = same network, whatever the seed).
 
-    A name given by the source (a reproduce manifest) wins. Otherwise a rule's network is called by
-    the paper's name (W, WDR, ...) when it is the rule's only network, or its only one with a
+    A name given by the source (a reproduce manifest) wins. Otherwise a method's network is called by
+    the paper's name (W, WDR, ...) when it is the method's only network, or its only one with a
     completed run; the others are numbered by their first trial/row ("W #12"), so every label
     names one spec.
     """
     keys = [json.dumps(s, sort_keys=True) if isinstance(s, dict) and s else f"row-{i}"
             for i, s in zip(frame.index, frame["spec"])]
-    networks: dict[str, dict[str, int]] = {}  # rule -> key -> first row
+    networks: dict[str, dict[str, int]] = {}  # method -> key -> first row
     completed: dict[str, set[str]] = {}
-    for i, key, rule, status in zip(frame.index, keys, frame["rule"], frame["status"]):
-        networks.setdefault(rule, {}).setdefault(key, i)
+    for i, key, method, status in zip(frame.index, keys, frame["method"], frame["status"]):
+        networks.setdefault(method, {}).setdefault(key, i)
         if status == "completed":
-            completed.setdefault(rule, set()).add(key)
+            completed.setdefault(method, set()).add(key)
     labels = pd.Series(index=frame.index, dtype=object)
-    for i, key, rule, given in zip(frame.index, keys, frame["rule"], frame["network"]):
-        done = completed.get(rule, set())
+    for i, key, method, given in zip(frame.index, keys, frame["method"], frame["network"]):
+        done = completed.get(method, set())
         if isinstance(given, str) and given:
             labels[i] = given
-        elif len(networks[rule]) == 1 or (len(done) == 1 and key in done):
-            labels[i] = PAPER_NAMES[rule]
+        elif len(networks[method]) == 1 or (len(done) == 1 and key in done):
+            labels[i] = PAPER_NAMES[method]
         else:
-            first = networks[rule][key]
+            first = networks[method][key]
             ident = frame.at[first, "trial"]
-            labels[i] = f"{PAPER_NAMES[rule]} #{first if pd.isna(ident) else int(ident)}"
+            labels[i] = f"{PAPER_NAMES[method]} #{first if pd.isna(ident) else int(ident)}"
     return labels
 
 
@@ -152,12 +161,12 @@ def _trial_status(trial: Any) -> tuple[str, str]:
         return "failed", reason or (fallback[-1] if fallback else "worker died (no heartbeat) or unknown error")
     if trial.state == TrialState.PRUNED:
         return "pruned", reason
-    if status in STATUSES and status != "running":
+    if status in RECORD_STATUSES and status != "running":
         return status, reason
     return ("completed", "") if trial.state == TrialState.COMPLETE else ("failed", reason)
 
 
-def _trial_row(trial: Any, objectives: Sequence[str]) -> dict[str, Any]:
+def _trial_row(trial: Any, objectives: Sequence[str], evaluation: str = "best") -> dict[str, Any]:
     """One trial -> one row; a completed trial without a "best" attr takes accuracies from its values."""
     attrs = trial.user_attrs
     status, reason = _trial_status(trial)
@@ -166,8 +175,10 @@ def _trial_row(trial: Any, objectives: Sequence[str]) -> dict[str, Any]:
         for name, value in zip(objectives, trial.values):
             best.setdefault(name, value)
     history = attrs.get("history") or []
+    best = _scores(best, history, attrs.get("test"), evaluation)
     return {
-        "network": None, "rule": attrs.get("rule"), "seed": attrs.get("seed"), "status": status,
+        # "rule": the attribute's name in studies made by scaler 0.1
+        "network": None, "method": attrs.get("method", attrs.get("rule")), "seed": attrs.get("seed"), "status": status,
         "fail_reason": reason, "pa": best.get("pa"), "mpa": best.get("mpa"), "miou": best.get("miou"),
         "best_epoch": best.get("epoch"), "epochs_run": attrs.get("epochs_run") or len(history) or None,
         **{k: attrs.get(k) for k in ("params", "macs", "flops", "activations", "ms_per_step", "ms_p10",
@@ -176,7 +187,7 @@ def _trial_row(trial: Any, objectives: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def records_from_study(storage: str, study_name: str | None = None) -> pd.DataFrame:
+def records_from_study(storage: str, study_name: str | None = None, evaluation: str = "best") -> pd.DataFrame:
     """Every trial of an Optuna study (COMPLETE, PRUNED, FAIL, RUNNING alike) as the tidy record.
 
     Args:
@@ -212,8 +223,8 @@ def records_from_study(storage: str, study_name: str | None = None) -> pd.DataFr
     objectives = list(study.user_attrs.get("objectives") or [])
     if not objectives and study.metric_names:
         objectives = list(study.metric_names)
-    rows = [_trial_row(t, objectives) for t in study.get_trials(deepcopy=False)]
-    frame = _finish(rows, f"study {study_name!r} in {_hide_password(storage)}")
+    rows = [_trial_row(t, objectives, evaluation) for t in study.get_trials(deepcopy=False)]
+    frame = _finish(rows, f"study {study_name!r} in {_hide_password(storage)}", evaluation)
     frame.attrs.update({k: study.user_attrs.get(k) for k in ("base_spec", "budgets", "objectives", "directions")})
     return frame
 
@@ -245,21 +256,21 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _run_row(run_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+def _run_row(run_dir: Path, meta: dict[str, Any] | None = None, evaluation: str = "best") -> dict[str, Any]:
     """One run dir -> one row; an unfinished or unreadable run becomes a "failed"/"running" row, not an error."""
     meta = dict(meta or {})
     match = _RUN_NAME.match(run_dir.name)
     spec = _read_json(run_dir / "spec.json")
     config = _read_json(run_dir / "config.json") or {}
     row: dict[str, Any] = {
-        "network": meta.get("network"), "rule": meta.get("rule"), "factors": meta.get("factors"),
+        "network": meta.get("network"), "method": meta.get("method"), "factors": meta.get("factors"),
         "seed": config.get("seed", int(match.group("seed")) if match else None),
         "spec": spec.get("spec", spec) if isinstance(spec, dict) else None,
         "source": str(run_dir), "run_dir": str(run_dir), "history": [],
     }
-    if row["rule"] is None and match:  # a run named like reproduce's, e.g. "WDR-seed0"
+    if row["method"] is None and match:  # a run named like reproduce's, e.g. "WDR-seed0"
         by_name = {v: k for k, v in PAPER_NAMES.items()}
-        row["rule"] = by_name.get(match.group("network"))
+        row["method"] = by_name.get(match.group("network"))
         row["network"] = row["network"] or match.group("network")
     if not (run_dir / "metrics.json").is_file():
         row.update(status=meta.get("status") or "running", fail_reason=meta.get("fail_reason") or
@@ -274,23 +285,24 @@ def _run_row(run_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, Any
     except Exception as exc:  # a corrupt run must show up as such, never stop the report
         row.update(status="failed", fail_reason=f"unreadable run: {type(exc).__name__}: {exc}")
         return row
-    status = _RUN_STATUS.get(result.status, "failed")
+    status = RUN_TO_RECORD_STATUS.get(result.status, "failed")
     reason = "" if status == "completed" else (result.message or meta.get("fail_reason") or "")
     if status in ("running", "interrupted") and meta.get("status") == "failed":
         status, reason = "failed", meta.get("fail_reason") or reason  # reproduce's last attempt failed
-    if result.status not in _RUN_STATUS:
+    if result.status not in RUN_TO_RECORD_STATUS:
         reason = f"unknown run status {result.status!r}" + (f": {reason}" if reason else "")
     elif status == "running":
         reason = reason or f"stopped after epoch {result.epochs_run}: still running, or killed (a rerun resumes it)"
-    best = dict(result.best or {})
+    metrics = _read_json(run_dir / "metrics.json") or {}
+    best = _scores(dict(result.best or {}), list(result.history or []), metrics.get("test"), evaluation)
     row.update(status=status, fail_reason=reason, pa=best.get("pa"), mpa=best.get("mpa"), miou=best.get("miou"),
                best_epoch=best.get("epoch"), epochs_run=result.epochs_run, history=list(result.history or []),
                ms_per_step=result.ms_per_step, ms_p10=result.ms_p10, ms_p90=result.ms_p90)
     return row
 
 
-def records_from_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
-    """Trainer run dirs as the tidy record (costs from each spec.json; rule from a NAME-seedS dir name).
+def records_from_runs(run_dirs: Sequence[str | Path], evaluation: str = "best") -> pd.DataFrame:
+    """Trainer run dirs as the tidy record (costs from each spec.json; method from a NAME-seedS dir name).
 
     Args:
         run_dirs: folders written by `scaler.train.train`.
@@ -300,11 +312,11 @@ def records_from_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
         if not _is_run_dir(path):
             raise ScalerError(f"{str(path)!r} is not a run dir; valid: a folder with spec.json and config.json "
                               f"written by `scaler train`")
-    rows = [_run_row(d) for d in dirs]
-    return _finish(rows, ", ".join(map(str, dirs)) if len(dirs) <= 3 else f"{len(dirs)} run dirs")
+    rows = [_run_row(d, None, evaluation) for d in dirs]
+    return _finish(rows, ", ".join(map(str, dirs)) if len(dirs) <= 3 else f"{len(dirs)} run dirs", evaluation)
 
 
-def records_from_reproduce(folder: str | Path) -> pd.DataFrame:
+def records_from_reproduce(folder: str | Path, evaluation: str = "best") -> pd.DataFrame:
     """A `reproduce` output folder: the runs its manifest lists (missing ones shown as not finished)."""
     folder = Path(folder)
     manifest = _read_json(folder / MANIFEST)
@@ -313,62 +325,67 @@ def records_from_reproduce(folder: str | Path) -> pd.DataFrame:
                           f"`scaler reproduce`")
     rows = []
     for run in manifest["runs"]:
+        run = {**run, "method": run.get("method", run.get("rule"))}  # "rule": manifests of scaler 0.1
         run_dir = folder / run["run_dir"]
         if _is_run_dir(run_dir):
-            rows.append(_run_row(run_dir, run))
+            rows.append(_run_row(run_dir, run, evaluation))
         else:  # never started (or its folder was removed): still a row, so the report shows it
-            rows.append({**{k: run.get(k) for k in ("network", "rule", "factors", "seed", "spec")},
+            rows.append({**{k: run.get(k) for k in ("network", "method", "factors", "seed", "spec")},
                          "status": run.get("status") or "pending",
                          "fail_reason": run.get("fail_reason") or "not started yet",
                          "source": str(run_dir), "run_dir": str(run_dir), "history": []})
-    frame = _finish(rows, f"reproduce folder {folder}")
+    frame = _finish(rows, f"reproduce folder {folder}", evaluation)
     frame.attrs.update({k: manifest.get(k) for k in ("base_spec", "budget", "factor_source", "train")})
     return frame
 
 
 # -- dispatch -----------------------------------------------------------------------------------
 
-def _study_from_toml(path: Path, study_name: str | None) -> pd.DataFrame:
+def _study_from_toml(path: Path, study_name: str | None, evaluation: str = "best") -> pd.DataFrame:
     """The study a study TOML names (its storage URL and name, through scaler.study.load_study_config)."""
     from scaler.study import load_study_config
 
     config = load_study_config(path)
-    return records_from_study(config.storage, study_name or config.name)
+    return records_from_study(config.storage, study_name or config.name, evaluation)
 
 
-def collect(source: str | Path | Sequence[str | Path], study_name: str | None = None) -> pd.DataFrame:
+def collect(source: str | Path | Sequence[str | Path], study_name: str | None = None,
+            evaluation: str = "best") -> pd.DataFrame:
     """The tidy record of any source: a study TOML, a storage URL (+ study name), run dirs or a reproduce folder.
 
     Args:
         source: one of the above, or a list of run dirs.
         study_name: the study in a storage URL (or overriding the TOML's).
+        evaluation: which accuracy of each run (EVALUATIONS): "best" validation epoch, "final" epoch, or
+            the val-selected checkpoint on "test".
 
     Raises:
         ScalerError: a source that is none of these, naming it and what would be valid.
     """
+    check_evaluation(evaluation)
     sources = [source] if isinstance(source, (str, Path)) else list(source)
     if not sources:
         raise ScalerError("no report source given; valid: a study TOML, a storage URL, run dirs or a reproduce folder")
     if len(sources) == 1:
         text = str(sources[0])
         if "://" in text:
-            return records_from_study(text, study_name)
+            return records_from_study(text, study_name, evaluation)
         path = Path(text)
         if path.suffix == ".toml":
             if not path.is_file():
                 raise ScalerError(f"study file {text!r} does not exist; valid: an existing study TOML")
-            return _study_from_toml(path, study_name)
+            return _study_from_toml(path, study_name, evaluation)
         if (path / MANIFEST).is_file():
-            return records_from_reproduce(path)
+            return records_from_reproduce(path, evaluation)
         if path.is_dir() and not _is_run_dir(path):
             children = sorted(p for p in path.iterdir() if p.is_dir() and _is_run_dir(p))
             if not children and (path / "runs").is_dir():
                 children = sorted(p for p in (path / "runs").iterdir() if p.is_dir() and _is_run_dir(p))
             if children:
-                return records_from_runs(children)
+                return records_from_runs(children, evaluation)
     for item in sources:
         if not Path(item).is_dir():
             raise ScalerError(f"report source {str(item)!r} is not a study TOML, storage URL, run dir or reproduce "
                               f"folder; valid: studies/NAME.toml, sqlite:///study.db --study-name NAME, "
                               f"runs/RUN_DIR ..., or a `scaler reproduce` --out folder")
-    return records_from_runs(sources)
+    return records_from_runs(sources, evaluation)

@@ -11,7 +11,7 @@ from scaler.errors import ScalerError
 from scaler.report._plots import ACCURACY, plot_all
 from scaler.report._records import collect
 from scaler.report._summary import Summary, summarize
-from scaler.report._tables import paper_table, write_table
+from scaler.report._tables import paper_table, table_title, write_table
 
 __all__ = ["Report", "report", "write_report"]
 
@@ -28,16 +28,19 @@ class Report:
 
 
 def write_report(records: pd.DataFrame, out: str | Path, accuracy: str = "miou") -> Report:
-    """Write table.csv, table.md, summary.md, records.json and plots/*.png|svg for a tidy record into `out`."""
+    """Write table.csv, table.md, summary.md, comparisons.csv, records.json and plots/*.png|svg into `out`."""
     _check_accuracy(accuracy)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    evaluation = records.attrs.get("evaluation", "best")
     table = paper_table(records)
-    summary = summarize(table, accuracy)
-    files = write_table(table, out)
+    title = table_title(table, evaluation)
+    summary = summarize(table, records, accuracy, evaluation=f"{title}.")
+    files = write_table(table, out, evaluation)
     files.append(summary.write(out))
+    files.append(out / "comparisons.csv")
     accuracies = (accuracy, *[a for a in ("miou", "pa") if a != accuracy])
-    frames, plots = plot_all(records, out, accuracies)
+    frames, plots = plot_all(records, out, accuracies, subtitle=title)
     files += plots
     # The record itself, so a report can be re-read or diffed without the study database.
     path = out / "records.json"
@@ -47,7 +50,7 @@ def write_report(records: pd.DataFrame, out: str | Path, accuracy: str = "miou")
 
 
 def report(source: str | Path | Sequence[str | Path], out: str | Path, study_name: str | None = None,
-           accuracy: str = "miou") -> Report:
+           accuracy: str = "miou", evaluation: str = "best") -> Report:
     """Report a study, run dirs or a reproduce folder into `out`.
 
     Args:
@@ -55,6 +58,8 @@ def report(source: str | Path | Sequence[str | Path], out: str | Path, study_nam
         out: the report folder (created).
         study_name: the study in a storage URL.
         accuracy: the accuracy the summary ranks by: miou (default), pa or mpa.
+        evaluation: which accuracy of each run: "best" validation epoch (default), "final" epoch, or "test"
+            (the val-selected checkpoint on the test split); see scaler.vocabulary.EVALUATIONS.
 
     Returns:
         The Report record (tidy records, table, summary, plot frames, files written).
@@ -63,7 +68,7 @@ def report(source: str | Path | Sequence[str | Path], out: str | Path, study_nam
         ScalerError: a source that cannot be read, naming it and what would be valid.
     """
     _check_accuracy(accuracy)  # before reading a possibly large study
-    return write_report(collect(source, study_name), out, accuracy)
+    return write_report(collect(source, study_name, evaluation), out, accuracy)
 
 
 def _check_accuracy(accuracy: str) -> None:

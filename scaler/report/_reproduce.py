@@ -2,13 +2,14 @@
 
 The six networks are Baseline, D, W, R, WDR and AWDR. By default they use the paper's factors
 (D x2, W x1.4, R x1.4, WDR depth 1.8 / width 1.16 / resolution 1.4, AWDR the same on the encoder
-only), which the paper chose for params <= 2x base; with `solve=True` each rule's factor is instead
+only), which the paper chose for params <= 2x base; with `solve=True` each method's factor is instead
 solved into the budget after rounding. Which factors were used, and each network's params ratio to
 the base, is written to networks.md and reproduce.json. Runs land in OUT/runs/NAME-seedS; finished
 runs are skipped and a killed one resumes from its last epoch, so a killed reproduce resumes where it stopped.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import traceback
@@ -17,14 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scaler.complexity import complexity
+from scaler.data import make_dataset
 from scaler.errors import ScalerError
-from scaler.report._records import MANIFEST
+from scaler.families import base_spec
+from scaler.report._records import MANIFEST, records_from_reproduce
+from scaler.report._report import write_report
 from scaler.rules import Factors, factors_text
+from scaler.scaling import ScalingOptions
+from scaler.solver import cost_values, fits, scale
 from scaler.spec import NetSpec
+from scaler.train import TrainConfig, load_run, train
+from scaler.vocabulary import FINAL_RUN_STATUSES
 
-__all__ = ["PAPER_NETWORKS", "PAPER_FACTORS", "PAPER_REFERENCE", "ReproNetwork", "reproduce_networks", "reproduce"]
+__all__ = [
+    "PAPER_NETWORKS", "PAPER_FACTORS", "PAPER_REFERENCE", "ReproNetwork", "ReproducePlan", "reproduce_networks",
+    "plan_reproduce", "run_reproduce", "reproduce",
+]
 
-#: The paper's networks, in its table's order, and the rule that makes each.
+#: The paper's networks, in its table's order, and the method that makes each.
 PAPER_NETWORKS = {"Baseline": "baseline", "D": "depth", "W": "width", "R": "resolution", "WDR": "compound",
                   "AWDR": "asymmetric"}
 #: The paper's factors (Cityscapes, params <= 2x base): D 62.4M, W 61.3M, R 31.0M, WDR 62.8M, AWDR 55.2M.
@@ -45,10 +57,10 @@ PAPER_REFERENCE = {"Baseline": (80.0, 31.0, 430), "D": (83.6, 62.4, None), "W": 
 
 @dataclass(frozen=True)
 class ReproNetwork:
-    """One of the six networks: its name, rule, the factors used and where they came from, its spec and cost."""
+    """One of the six networks: its name, method, the factors used and where they came from, its spec and cost."""
 
     name: str
-    rule: str
+    method: str
     factors: Factors
     factor_source: str  # "paper" or "solved"
     spec: NetSpec
@@ -60,7 +72,7 @@ class ReproNetwork:
 
     def as_dict(self) -> dict[str, Any]:
         """The manifest entry."""
-        return {"network": self.name, "rule": self.rule, "factors": self.factors.as_dict(),
+        return {"network": self.name, "method": self.method, "factors": self.factors.as_dict(),
                 "factor_source": self.factor_source, "params": self.params, "macs": self.macs,
                 "flops": 2 * self.macs, "params_ratio": self.params_ratio, "within_budget": self.within_budget,
                 "note": self.note, "spec": self.spec.to_dict()}
@@ -72,38 +84,38 @@ def default_depth_policy(solve: bool) -> str:
 
 
 def reproduce_networks(base: NetSpec, budget: str = "params=2x", solve: bool = False,
-                       depth_policy: str | None = None) -> list[ReproNetwork]:
+                       depth_policy: str | None = None, tolerance: float = 0.0,
+                       ratio: str | Sequence[float] = "paper") -> list[ReproNetwork]:
     """The six networks from `base`: the paper's factors, or (`solve`) factors solved into `budget`.
 
     Args:
         base: the base network (the paper's U-Net: `base_spec("unet", ...)`).
         budget: e.g. "params=2x"; solved into when `solve`, else only checked and reported.
-        solve: solve each rule's factor into `budget` instead of using the paper's factors.
+        solve: solve each method's factor into `budget` instead of using the paper's factors.
         depth_policy: depth rounding (scaler.vocabulary.DEPTH_ROUNDINGS); by default "floor" with the
             paper's factors (its WDR 62.8M and AWDR 55.2M have 3 units per stage: 2 x 1.8 = 3.6
             truncated) and "stagewise" when solving.
+        tolerance: fraction over the budget that still fits (solving and the "within budget" check alike).
+        ratio: the compound direction when solving ("paper", "efficientnet" or D,W,R).
     """
-    from scaler.solver import parse_budgets, scale
-
-    depth_policy = depth_policy or default_depth_policy(solve)
-
-    budgets = parse_budgets(budget)
-    if not budgets:
+    options = ScalingOptions.parse(budget=budget, ratio=ratio, tolerance=tolerance,
+                                   depth_rounding=depth_policy or default_depth_policy(solve))
+    if not options.budgets:
         raise ScalerError(f"reproduce needs a budget such as params=2x, got {budget!r}")
-    # Ratios are to the Baseline as trained; it differs from `base` only when rounding widths to
-    # multiples of 8 changes a base narrower than 8 channels.
-    base_cost = scale(base, "baseline", factors=PAPER_FACTORS["Baseline"], depth_policy=depth_policy).cost
+    limits = options.limits(base)
+    base_params = complexity(base).params
     networks = []
-    for name, rule in PAPER_NETWORKS.items():
-        solution = (scale(base, rule, budgets, depth_policy=depth_policy) if solve else
-                    scale(base, rule, factors=PAPER_FACTORS[name], depth_policy=depth_policy))
-        cost = solution.cost
-        within = all(getattr(cost, b.metric) <= b.resolve(base_cost) for b in budgets)
+    for name, method in PAPER_NETWORKS.items():
+        solution = (options.with_method(method).scale(base) if solve else
+                    scale(base, method, factors=PAPER_FACTORS[name], depth_policy=options.depth_rounding))
+        within = fits(cost_values(solution.spec, list(limits)), limits, options.tolerance)
         note = solution.note
         if not within:
-            note = (note + "; " if note else "") + f"exceeds the budget {', '.join(map(str, budgets))} after rounding"
-        networks.append(ReproNetwork(name, rule, solution.factors, "solved" if solve else "paper", solution.spec,
-                                     cost.params, cost.macs, cost.params / base_cost.params, within, note))
+            note = (note + "; " if note else "") + f"exceeds the budget {', '.join(map(str, options.budgets))}" \
+                f"{f' (+{options.tolerance:.1%})' if options.tolerance else ''} after rounding"
+        networks.append(ReproNetwork(name, method, solution.factors, "solved" if solve else "paper", solution.spec,
+                                     solution.cost.params, solution.cost.macs, solution.cost.params / base_params,
+                                     within, note))
     return networks
 
 
@@ -121,8 +133,6 @@ def _seeds(seeds: int | Sequence[int]) -> list[int]:
 
 def _dataset_classes(data: str, data_root: str | None, data_options: dict[str, Any]) -> int:
     """The number of classes of a dataset (built once: shapes is generated, the others decoded)."""
-    from scaler.data import make_dataset
-
     return make_dataset(data, "val", data_root, **data_options).num_classes
 
 
@@ -131,14 +141,14 @@ def _networks_markdown(networks: list[ReproNetwork], base: NetSpec, budget: str,
     lines = [f"# Networks ({networks[0].factor_source} factors; budget {budget}; {depth_policy} depth rounding)", "",
              f"Base: {base.family}, encoder widths {[s.width for s in base.encoder]}, input "
              f"{base.input_size[0]}x{base.input_size[1]}, {base.classes} classes.", "",
-             "| Network | Rule | Factors | Input | Params (M) | Params / Baseline | GMACs | GFLOPs | Within budget "
+             "| Network | Method | Factors | Input | Params (M) | Params / Baseline | GMACs | GFLOPs | Within budget "
              "| Paper (Cityscapes): accuracy, params, ms/step |",
              "|---|---|---|---|---:|---:|---:|---:|---|---|"]
     for n in networks:
         factors = factors_text(n.factors.as_dict())
         accuracy, params_m, ms = PAPER_REFERENCE[n.name]
         paper = f"{accuracy:.1f}%, {params_m:.1f}M" + (f", {ms} ms" if ms else "")
-        lines.append(f"| {n.name} | {n.rule} | {factors} | {n.spec.input_size[0]}x{n.spec.input_size[1]} | "
+        lines.append(f"| {n.name} | {n.method} | {factors} | {n.spec.input_size[0]}x{n.spec.input_size[1]} | "
                      f"{n.params / 1e6:.3f} | {n.params_ratio:.3f} | {n.macs / 1e9:.3f} | {2 * n.macs / 1e9:.3f} | "
                      f"{'yes' if n.within_budget else 'NO'} | {paper} |")
     notes = [f"- {n.name}: {n.note}" for n in networks if n.note]
@@ -150,6 +160,126 @@ def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     tmp = out / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
     tmp.replace(out / MANIFEST)
+
+
+@dataclass(frozen=True)
+class ReproducePlan:
+    """What a reproduce will train: the six networks, the shared training config, and the runs (network x seed)."""
+
+    out: Path
+    base: NetSpec
+    networks: tuple[ReproNetwork, ...]
+    config: TrainConfig
+    seeds: tuple[int, ...]
+    names: tuple[str, ...]
+    #: The manifest written to OUT/reproduce.json; its "runs" entries are updated as runs finish.
+    manifest: dict[str, Any]
+
+    def todo(self) -> list[dict[str, Any]]:
+        """The manifest runs this call trains (its networks and seeds), in order: every network of seed 0 first."""
+        return [r for r in self.manifest["runs"] if r["network"] in self.names and r["seed"] in self.seeds]
+
+    def network(self, name: str) -> ReproNetwork:
+        """One of the six networks by name."""
+        return next(n for n in self.networks if n.name == name)
+
+
+def _train_config(data: str, data_root: str | None, settings: dict[str, Any]) -> TrainConfig:
+    """The training config every run shares (seed set per run); unknown or bad keys name the valid ones."""
+    return TrainConfig.from_dict({"data": data, **({"data_root": data_root} if data_root is not None else {}),
+                                  **settings})
+
+
+def plan_reproduce(
+    data: str,
+    out: str | Path,
+    data_root: str | None = None,
+    seeds: int | Sequence[int] = 1,
+    base_width: int = 64,
+    input_size: tuple[int, int] | None = None,
+    budget: str = "params=2x",
+    solve: bool = False,
+    family: str = "unet",
+    depth_policy: str | None = None,
+    tolerance: float = 0.0,
+    ratio: str | Sequence[float] = "paper",
+    train_settings: dict[str, Any] | None = None,
+    networks: Sequence[str] | None = None,
+) -> ReproducePlan:
+    """Check everything, write networks.md and reproduce.json, and return what to train (nothing is trained here).
+
+    A run folder holding a run of another network or other explicit settings is an error before
+    anything is written; runs that a narrower earlier call of the same settings planned stay listed.
+    """
+    out = Path(out)
+    seed_list = _seeds(seeds)
+    names = list(networks or PAPER_NETWORKS)
+    unknown = [n for n in names if n not in PAPER_NETWORKS]
+    if unknown:
+        raise ScalerError(f"unknown network(s) {unknown}; valid: {', '.join(PAPER_NETWORKS)}")
+    settings = dict(train_settings or {})
+    config = _train_config(data, data_root, settings)
+    options: dict[str, Any] = {"width": base_width,
+                               "classes": _dataset_classes(data, config.data_root, dict(config.data_options))}
+    if input_size is not None:
+        options["input_size"] = tuple(input_size)
+    base = base_spec(family, **options)
+    depth_policy = depth_policy or default_depth_policy(solve)
+    six = reproduce_networks(base, budget, solve, depth_policy, tolerance, ratio)
+    chosen = {n.name: n for n in six if n.name in names}
+    expected = json.loads(json.dumps(config.to_dict()))  # as config.json holds it (tuples become lists)
+    runs = [{"network": n.name, "method": n.method, "factors": n.factors.as_dict(), "seed": seed,
+             "run_dir": f"runs/{n.name}-seed{seed}", "spec": n.spec.to_dict(), "status": None, "fail_reason": ""}
+            for seed in seed_list for n in chosen.values()]
+    for run in runs:  # before writing anything: a folder of another experiment is an error, not a resume
+        explicit = {k: expected[k] for k in settings if k not in _SPEED_ONLY}
+        _check_run_dir(out / run["run_dir"], chosen[run["network"]].spec, {**explicit, "seed": run["seed"]})
+    train_record = {k: v for k, v in config.to_dict().items() if k != "seed"}
+    previous = _read_manifest(out) or {}
+    if previous.get("train") == train_record:  # runs of the same settings a narrower call left out stay
+        mine = {r["run_dir"] for r in runs}
+        runs += [r for r in previous.get("runs", []) if r.get("run_dir") not in mine]
+    manifest = {"base_spec": base.to_dict(), "budget": budget, "tolerance": tolerance,
+                "factor_source": "solved" if solve else "paper", "depth_policy": depth_policy, "seeds": seed_list,
+                "train": train_record, "networks": [n.as_dict() for n in six], "runs": runs}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "networks.md").write_text(_networks_markdown(six, base, budget, depth_policy))
+    _write_manifest(out, manifest)
+    return ReproducePlan(out, base, tuple(six), config, tuple(seed_list), tuple(names), manifest)
+
+
+def run_reproduce(plan: ReproducePlan, progress: bool = False, log: Callable[[str], None] | None = None) -> None:
+    """Train the plan's runs in order, skipping finished ones and resuming killed ones; record each outcome.
+
+    One failing run must not lose the others: its error is recorded in the manifest (and the full
+    traceback in runs/NAME-seedS.error.txt) and the next run starts. Ctrl-C stops at once.
+    """
+    log = log or (lambda line: None)
+    todo = plan.todo()
+    for index, run in enumerate(todo, 1):
+        network = plan.network(run["network"])
+        run_dir = plan.out / run["run_dir"]
+        where = f"[{index}/{len(todo)}] {run['network']} seed {run['seed']}"
+        finished = _finished_status(run_dir)
+        if finished is not None:
+            log(f"{where}: {finished} before, skipped ({run_dir})")
+            continue
+        log(f"{where}: training {network.params / 1e6:.2f}M params at "
+            f"{'x'.join(map(str, network.spec.input_size))} -> {run_dir}")
+        try:
+            result = train(network.spec, dataclasses.replace(plan.config, seed=run["seed"]), run_dir,
+                           progress=progress)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one failing network must not lose the others: recorded, reported
+            run.update(status="failed", fail_reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            log(f"{where}: FAILED: {run['fail_reason']}")
+            (plan.out / "runs").mkdir(exist_ok=True)
+            (plan.out / "runs" / f"{run_dir.name}.error.txt").write_text(traceback.format_exc())
+        else:
+            best = getattr(result, "best", None) or {}
+            log(f"{where}: {result.status}, best mIoU {100 * float(best.get('miou', math.nan)):.2f}%")
+        _write_manifest(plan.out, plan.manifest)
 
 
 def reproduce(
@@ -170,6 +300,8 @@ def reproduce(
     networks: Sequence[str] | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    tolerance: float = 0.0,
+    ratio: str | Sequence[float] = "paper",
 ):
     """Train the paper's six networks x seeds under the same settings, then write the report into `out`.
 
@@ -182,92 +314,24 @@ def reproduce(
         base_width: channels of the base U-Net's first stage (the paper: 64).
         input_size: the base (H, W); R, WDR and AWDR train at 1.4x it (None: the family default).
         budget: the budget, e.g. "params=2x": solved into with `solve`, else checked and reported.
-        solve: solve each rule's factor into `budget` instead of the paper's factors.
+        solve: solve each method's factor into `budget` instead of the paper's factors.
         family: the model family of the base network.
         depth_policy: depth rounding of the scaled networks (see `reproduce_networks`).
         train_options: further TrainConfig fields, e.g. {"max_steps_per_epoch": 50, "amp": "off"}.
         networks: a subset of the six names to train (default all six).
         progress: show the trainer's progress bars.
         log: called with one line per run (the CLI prints them).
+        tolerance, ratio: as `reproduce_networks`.
 
     Returns:
         The Report record of `scaler.report.report` on `out`.
     """
-    import dataclasses
-
-    from scaler.families import base_spec
-    from scaler.report._report import write_report
-    from scaler.report._records import records_from_reproduce
-    from scaler.train import TrainConfig, train
-
-    log = log or (lambda line: None)
-    out = Path(out)
-    seed_list = _seeds(seeds)
-    names = list(networks or PAPER_NETWORKS)
-    unknown = [n for n in names if n not in PAPER_NETWORKS]
-    if unknown:
-        raise ScalerError(f"unknown network(s) {unknown}; valid: {', '.join(PAPER_NETWORKS)}")
-    settings = {k: v for k, v in {"data": data, "data_root": data_root, "epochs": epochs,
-                                  "batch_size": batch_size, "lr": lr}.items() if v is not None}
+    settings = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
     settings.update(train_options or {})
-    try:
-        config = TrainConfig(**settings)
-    except TypeError as exc:
-        valid = ", ".join(f.name for f in dataclasses.fields(TrainConfig))
-        raise ScalerError(f"bad training option: {exc}; valid: {valid}") from None
-    options: dict[str, Any] = {"width": base_width,
-                               "classes": _dataset_classes(data, data_root, dict(config.data_options))}
-    if input_size is not None:
-        options["input_size"] = tuple(input_size)
-    base = base_spec(family, **options)
-    depth_policy = depth_policy or default_depth_policy(solve)
-    six = reproduce_networks(base, budget, solve, depth_policy)
-    chosen = [n for n in six if n.name in names]
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "networks.md").write_text(_networks_markdown(six, base, budget, depth_policy))
-    train_record = {k: v for k, v in config.to_dict().items() if k != "seed"}
-    runs = [{"network": n.name, "rule": n.rule, "factors": n.factors.as_dict(), "seed": seed,
-             "run_dir": f"runs/{n.name}-seed{seed}", "spec": n.spec.to_dict(), "status": None, "fail_reason": ""}
-            for seed in seed_list for n in chosen]
-    by_name = {n.name: n for n in chosen}
-    expected = json.loads(json.dumps(config.to_dict()))  # as config.json holds it (tuples become lists)
-    for run in runs:  # before training anything: a folder of another experiment is an error, not a resume
-        explicit = {k: expected[k] for k in settings if k not in _SPEED_ONLY}
-        _check_run_dir(out / run["run_dir"], by_name[run["network"]].spec, {**explicit, "seed": run["seed"]})
-    previous = _read_manifest(out) or {}
-    if previous.get("train") == train_record:  # runs of the same settings a narrower call left out stay
-        mine = {r["run_dir"] for r in runs}
-        runs += [r for r in previous.get("runs", []) if r.get("run_dir") not in mine]
-    manifest = {"base_spec": base.to_dict(), "budget": budget, "factor_source": "solved" if solve else "paper",
-                "depth_policy": depth_policy, "seeds": seed_list, "train": train_record,
-                "networks": [n.as_dict() for n in six], "runs": runs}
-    _write_manifest(out, manifest)
-    todo = [r for r in runs if r["network"] in by_name and r["seed"] in seed_list]
-    for index, run in enumerate(todo, 1):
-        run_dir = out / run["run_dir"]
-        where = f"[{index}/{len(todo)}] {run['network']} seed {run['seed']}"
-        finished = _finished_status(run_dir)
-        if finished is not None:
-            log(f"{where}: {finished} before, skipped ({run_dir})")
-            continue
-        log(f"{where}: training {by_name[run['network']].params / 1e6:.2f}M params at "
-            f"{'x'.join(map(str, by_name[run['network']].spec.input_size))} -> {run_dir}")
-        try:
-            result = train(by_name[run["network"]].spec, dataclasses.replace(config, seed=run["seed"]), run_dir,
-                           progress=progress)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # one failing network must not lose the others: recorded, reported
-            run.update(status="failed", fail_reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
-            log(f"{where}: FAILED: {run['fail_reason']}")
-            (out / "runs").mkdir(exist_ok=True)
-            (out / "runs" / f"{run_dir.name}.error.txt").write_text(traceback.format_exc())
-        else:
-            best = getattr(result, "best", None) or {}
-            log(f"{where}: {result.status}, best mIoU {100 * float(best.get('miou', math.nan)):.2f}%")
-        _write_manifest(out, manifest)
-    return write_report(records_from_reproduce(out), out)
+    plan = plan_reproduce(data, out, data_root, seeds, base_width, input_size, budget, solve, family, depth_policy,
+                          tolerance, ratio, settings, networks)
+    run_reproduce(plan, progress, log)
+    return write_report(records_from_reproduce(plan.out), plan.out)
 
 
 #: Training settings that change speed, never the numbers (as the trainer allows on resume).
@@ -296,15 +360,13 @@ def _finished_status(run_dir: Path) -> str | None:
 
     A run killed mid-way has metrics.json with status "running" or "interrupted": `train` resumes it.
     """
-    from scaler.train import load_run
-
     if not (run_dir / "metrics.json").is_file():
         return None
     try:
         status = load_run(run_dir).status
     except ScalerError:
         return None
-    return status if status in ("completed", "early_stopped", "diverged", "pruned") else None
+    return status if status in FINAL_RUN_STATUSES else None
 
 
 def _read_manifest(out: Path) -> dict[str, Any] | None:

@@ -6,16 +6,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaler.report._records import RULES
+from scaler.report._records import METHOD_ORDER
 from scaler.rules import factors_text
+from scaler.stats import LEVEL, estimate
+from scaler.vocabulary import EVALUATIONS
 
 __all__ = ["TABLE_COLUMNS", "paper_table", "table_markdown", "write_table"]
 
 #: The table's columns. Accuracies in percent; std is the sample std (n - 1), NaN with one seed.
 TABLE_COLUMNS = (
-    "network", "rule", "status", "seeds", "runs", "pa_mean", "pa_std", "mpa_mean", "mpa_std", "miou_mean",
-    "miou_std", "params_m", "params_ratio", "gmacs", "gflops", "ms_per_step", "ms_p10", "ms_p90", "input_size",
-    "factors", "fail_reason",
+    "network", "method", "status", "seeds", "runs", "pa_mean", "pa_std", "pa_ci_low", "pa_ci_high", "mpa_mean",
+    "mpa_std", "mpa_ci_low", "mpa_ci_high", "miou_mean", "miou_std", "miou_ci_low", "miou_ci_high", "params_m",
+    "params_ratio", "gmacs", "gflops", "ms_per_step", "ms_p10", "ms_p90", "input_size", "factors", "fail_reason",
 )
 
 
@@ -37,7 +39,7 @@ def _first_finite(values: pd.Series) -> float:
 
 
 def paper_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per network (grouping its seeds), ordered by rule then params.
+    """One row per network (grouping its seeds), ordered by method then params.
 
     Accuracies are the mean and sample std over the network's COMPLETED runs, in percent;
     a network with no completed run keeps its row, with NaN accuracies and its status and reason.
@@ -46,12 +48,12 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for network, group in df.groupby("network", sort=False):
         done = group[group["status"] == "completed"]
-        row: dict[str, object] = {"network": network, "rule": group["rule"].iloc[0],
+        row: dict[str, object] = {"network": network, "method": group["method"].iloc[0],
                                   "status": _status_text(group["status"]), "seeds": len(done), "runs": len(group)}
         for metric in ("pa", "mpa", "miou"):
-            values = pd.to_numeric(done[metric], errors="coerce").dropna() * 100
-            row[f"{metric}_mean"] = float(values.mean()) if len(values) else math.nan
-            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            est = estimate(list(pd.to_numeric(done[metric], errors="coerce").dropna() * 100))
+            row.update({f"{metric}_mean": est.mean, f"{metric}_std": est.std, f"{metric}_ci_low": est.low,
+                        f"{metric}_ci_high": est.high})
         for key in ("params_m", "gmacs", "gflops"):
             row[key] = _first_finite(group[key])
         for key in ("ms_per_step", "ms_p10", "ms_p90"):
@@ -63,9 +65,9 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
         row["fail_reason"] = "; ".join(dict.fromkeys(reasons))
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    base = table.loc[table["rule"] == "baseline", "params_m"].dropna()
+    base = table.loc[table["method"] == "baseline", "params_m"].dropna()
     table["params_ratio"] = table["params_m"] / base.min() if len(base) else math.nan
-    table["_order"] = table["rule"].map({r: i for i, r in enumerate(RULES)})
+    table["_order"] = table["method"].map({r: i for i, r in enumerate(METHOD_ORDER)})
     table = table.sort_values(["_order", "params_m", "network"], kind="stable").drop(columns="_order")
     return table.reset_index(drop=True)
 
@@ -89,21 +91,33 @@ def _cost(value: float) -> str:
     return f"{value:.1f}" if value >= 100 else f"{value:.2f}" if value >= 1 else f"{value:.3g}"
 
 
-def table_markdown(table: pd.DataFrame) -> str:
-    """The table in the paper's format as Markdown, with a note on units and on runs that did not complete."""
-    header = ["Network", "Pixel accuracy (%)", "mIoU (%)", "Params (M)", "GMACs", "GFLOPs",
+def _ci(low: float, high: float) -> str:
+    """"[83.91, 85.49]", or "—" without an interval (fewer than two seeds)."""
+    return f"[{low:.2f}, {high:.2f}]" if math.isfinite(low) else "—"
+
+
+def table_title(table: pd.DataFrame, evaluation: str = "best") -> str:
+    """What the accuracies are: the split, the epoch, and how many seeds (every table and plot says it)."""
+    seeds = sorted(set(int(n) for n in table.loc[table["seeds"] > 0, "seeds"]))
+    return (f"Accuracy on {EVALUATIONS[evaluation]}; mean ± sample std and {LEVEL:.0%} t-interval over "
+            f"{'/'.join(map(str, seeds)) or 0} completed seed(s) per network")
+
+
+def table_markdown(table: pd.DataFrame, evaluation: str = "best") -> str:
+    """The table in the paper's format as Markdown, with a title saying what the accuracies are and notes."""
+    header = ["Network", "Pixel accuracy (%)", "mIoU (%)", f"mIoU {LEVEL:.0%} CI", "Params (M)", "GMACs", "GFLOPs",
               "ms/step (p10–p90)", "Status"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * 6 + ["---"]) + "|"]
+    lines = [f"{table_title(table, evaluation)}.", "",
+             "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * 7 + ["---"]) + "|"]
     for row in table.itertuples(index=False):
         ms = "—" if not math.isfinite(row.ms_per_step) else (
             f"{row.ms_per_step:.1f} ({_num(row.ms_p10, 1)}–{_num(row.ms_p90, 1)})")
-        cells = [row.network, _pm(row.pa_mean, row.pa_std), _pm(row.miou_mean, row.miou_std), _cost(row.params_m),
-                 _cost(row.gmacs), _cost(row.gflops), ms, row.status]
+        cells = [row.network, _pm(row.pa_mean, row.pa_std), _pm(row.miou_mean, row.miou_std),
+                 _ci(row.miou_ci_low, row.miou_ci_high), _cost(row.params_m), _cost(row.gmacs), _cost(row.gflops),
+                 ms, row.status]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    seeds = sorted(set(table.loc[table["seeds"] > 0, "seeds"]))
-    notes = ["", f"Accuracies: best validation epoch, mean ± sample std over {'/'.join(map(str, seeds)) or 0} "
-                 f"completed seed(s) per network (no ± with one seed). GMACs and GFLOPs per image at the network's "
-                 f"input size, FLOPs = 2 × MACs. ms/step: one training step, mean of the runs' medians (p10–p90)."]
+    notes = ["", "No ± or interval with one seed. GMACs and GFLOPs per image at the network's input size, FLOPs = "
+                 "2 × MACs. ms/step: one training step, mean of the runs' medians (p10–p90)."]
     failed = table[table["status"] != "completed"]
     if len(failed):
         notes += ["", "Not completed (shown, never dropped):"]
@@ -112,11 +126,11 @@ def table_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
-def write_table(table: pd.DataFrame, out: str | Path) -> list[Path]:
+def write_table(table: pd.DataFrame, out: str | Path, evaluation: str = "best") -> list[Path]:
     """Write table.csv (numbers) and table.md (formatted) into `out`; returns the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv, md = out / "table.csv", out / "table.md"
     table.to_csv(csv, index=False, float_format="%.6g")
-    md.write_text(table_markdown(table))
+    md.write_text(table_markdown(table, evaluation))
     return [csv, md]

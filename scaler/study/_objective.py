@@ -17,11 +17,12 @@ from scaler.errors import ScalerError
 from scaler.study._budget import Network, resolve_network
 from scaler.study._config import StudyConfig
 from scaler.study._storage import set_user_attrs
+from scaler.vocabulary import TRIAL_STATUSES
 
 __all__ = ["StudyObjective", "TrialFailed", "TrialTiming", "STATUSES"]
 
-#: Values of the "status" user attribute.
-STATUSES = ("running", "completed", "pruned", "diverged", "oom", "infeasible", "failed", "interrupted")
+#: Values of the "status" user attribute (the vocabulary's).
+STATUSES = TRIAL_STATUSES
 
 
 class TrialFailed(Exception):

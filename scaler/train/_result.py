@@ -7,12 +7,12 @@ from typing import Any
 
 from scaler.errors import ScalerError
 from scaler.train._checkpoint import read_json
+from scaler.vocabulary import RUN_STATUSES
 
 __all__ = ["RunResult", "Diverged", "load_run", "STATUSES"]
 
-#: "completed", "early_stopped", "diverged" and "pruned" are final; "running" is written after each
-#: epoch of a live run and "interrupted" when an exception (Ctrl-C, a callback) ends it: both resume.
-STATUSES = ("completed", "early_stopped", "diverged", "pruned", "running", "interrupted")
+#: A run's statuses (the vocabulary's RUN_STATUSES: which are final and which resume is said there).
+STATUSES = RUN_STATUSES
 
 
 class Diverged(ScalerError):

@@ -31,7 +31,7 @@ def history(epochs: int, final_miou: float) -> list[dict]:
 
 def _attrs(net, seed: int, status: str, pa=None, miou=None, ms=None, epochs: int = 3) -> dict:
     """The user_attrs a study trial carries (the study runner's contract)."""
-    attrs = {"rule": net.rule, "factors": net.factors.as_dict(), "spec": net.spec.to_dict(), "params": net.params,
+    attrs = {"method": net.method, "factors": net.factors.as_dict(), "spec": net.spec.to_dict(), "params": net.params,
              "macs": net.macs, "flops": 2 * net.macs, "activations": 1000, "input_size": list(net.spec.input_size),
              "seed": seed, "status": status, "fail_reason": "", "infeasible": status == "infeasible",
              "run_dir": f"runs/{net.name}-{seed}", "history": history(epochs, miou) if miou is not None else []}

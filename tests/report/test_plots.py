@@ -47,14 +47,14 @@ def test_pixel_accuracy_and_gflops_axes(records) -> None:
 
 def test_bubble_frame_sizes_by_params(records) -> None:
     frame = bubble_frame(records).set_index("label")
-    assert {"x", "y", "params_m", "rule", "status", "on_front"} <= set(frame.columns)
+    assert {"x", "y", "params_m", "method", "status", "on_front"} <= set(frame.columns)
     assert frame.loc["AWDR", "params_m"] == pytest.approx(records.loc[records["network"] == "AWDR", "params_m"].iloc[0])
     assert frame.loc["AWDR", "x"] == pytest.approx(records.loc[records["network"] == "AWDR", "gflops"].iloc[0])
 
 
 def test_curves_frame_is_long_and_in_percent(records) -> None:
     frame = curves_frame(records)
-    assert list(frame.columns) == ["network", "rule", "seed", "status", "epoch", "metric", "value"]
+    assert list(frame.columns) == ["network", "method", "seed", "status", "epoch", "metric", "value"]
     assert set(frame["metric"]) == {"train_loss", "val_loss", "pa", "miou"}
     base = frame[(frame["network"] == "Baseline") & (frame["seed"] == 0)]
     assert base.groupby("metric").size().to_dict() == {"miou": 3, "pa": 3, "train_loss": 3, "val_loss": 3}

@@ -22,20 +22,20 @@ def check_study_record(df, seeds: int) -> None:
     counts = df["status"].value_counts().to_dict()
     assert counts == {"completed": 6 * seeds, "oom": 1, "pruned": 1, "infeasible": 2, "failed": 1}
     oom = df[df["status"] == "oom"].iloc[0]
-    assert oom["fail_reason"] == "CUDA out of memory" and oom["rule"] == "compound"
+    assert oom["fail_reason"] == "CUDA out of memory" and oom["method"] == "compound"
     infeasible = df[df["status"] == "infeasible"].iloc[0]  # only its `infeasible` flag said so
     assert "budget" in infeasible["fail_reason"] and infeasible["params"] > 0
-    recorded = df[(df["status"] == "infeasible") & (df["rule"] == "asymmetric")].iloc[0]
+    recorded = df[(df["status"] == "infeasible") & (df["method"] == "asymmetric")].iloc[0]
     assert math.isnan(recorded["miou"])  # its objective value 0 is no accuracy
     dead = df[df["status"] == "failed"].iloc[0]  # FAIL although its attr still says "running"
-    assert dead["rule"] == "resolution" and "worker died" in dead["fail_reason"]
+    assert dead["method"] == "resolution" and "worker died" in dead["fail_reason"]
     pruned = df[df["status"] == "pruned"].iloc[0]
     assert pruned["miou"] == pytest.approx(0.3) and pruned["epochs_run"] == 1
-    baseline = df[(df["rule"] == "baseline") & (df["seed"] == 0)].iloc[0]
+    baseline = df[(df["method"] == "baseline") & (df["seed"] == 0)].iloc[0]
     assert baseline["miou"] == pytest.approx(RESULTS["Baseline"][1])
     assert baseline["gflops"] == pytest.approx(2 * baseline["gmacs"])
-    # Seeds of one network share its label; distinct networks of a rule get distinct labels.
-    assert df.groupby("network")["rule"].nunique().max() == 1
+    # Seeds of one network share its label; distinct networks of a method get distinct labels.
+    assert df.groupby("network")["method"].nunique().max() == 1
     assert df[df["status"] == "completed"].groupby("network").size().tolist() == [seeds] * 6
 
 
@@ -93,7 +93,7 @@ def test_run_dirs_keep_every_status(tmp_path) -> None:
         make_run_dir(tmp_path / "custom-run", nets["AWDR"], 3, "running", 0.4, epochs=1),
     ]
     df = records_from_runs(dirs)
-    got = dict(zip(df["network"], zip(df["rule"], df["seed"], df["status"])))
+    got = dict(zip(df["network"], zip(df["method"], df["seed"], df["status"])))
     assert got == {"Baseline": ("baseline", 0, "completed"), "W": ("width", 0, "completed"),
                    "D": ("depth", 0, "diverged"), "R": ("resolution", 1, "interrupted"),
                    "WDR": ("compound", 0, "running"), "run": ("unknown", 3, "running")}
@@ -116,9 +116,9 @@ def test_bad_sources_name_what_is_valid(tmp_path) -> None:
 
 
 def test_study_toml_names_storage_and_study(tmp_path) -> None:
-    rules = Path(__file__).resolve().parents[2] / "search_spaces" / "rules.toml"
+    space = Path(__file__).resolve().parents[2] / "search_spaces" / "rules.toml"
     toml = tmp_path / "tiny.toml"
-    toml.write_text(f'[study]\nname = "tiny_toml"\nsampler = "grid"\nsearch_space = "{rules}"\n\n'
+    toml.write_text(f'[study]\nname = "tiny_toml"\nsampler = "grid"\nsearch_space = "{space}"\n\n'
                     '[storage]\nurl = "sqlite:///tiny.db"\n\n'
                     '[network]\nfamily = "unet"\nwidth = 8\ninput_size = [32, 32]\nclasses = 3\n\n'
                     '[budget]\nlimits = ["params=2x"]\n\n[data]\nname = "shapes"\n')
@@ -126,3 +126,17 @@ def test_study_toml_names_storage_and_study(tmp_path) -> None:
     df = collect(toml)
     check_study_record(df, seeds=1)
     assert "tiny_toml" in df.attrs["source"]
+
+
+def test_evaluation_chooses_which_accuracy_each_row_reports(sqlite_study) -> None:
+    url, name = sqlite_study
+    best, final = collect(url, name), collect(url, name, evaluation="final")
+    row = lambda df: df[(df["network"] == "WDR") & (df["seed"] == 0)].iloc[0]  # noqa: E731
+    # the synthetic history peaks at its last epoch for mIoU but pixel accuracy is lower there than "best" says
+    assert row(final)["miou"] == pytest.approx(row(best)["miou"])
+    assert row(final)["pa"] != pytest.approx(row(best)["pa"])
+    assert final.attrs["evaluation"] == "final" and best.attrs["evaluation"] == "best"
+    test = collect(url, name, evaluation="test")  # no trial was evaluated on a test split: no accuracy, rows kept
+    assert len(test) == len(best) and test["miou"].isna().all()
+    with pytest.raises(ScalerError, match="unknown evaluation 'latest'; valid: best, final, test"):
+        collect(url, name, evaluation="latest")

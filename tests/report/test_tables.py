@@ -19,7 +19,7 @@ def test_one_row_per_network_with_mean_and_std_over_seeds(records) -> None:
     assert base["miou_std"] == pytest.approx(math.sqrt(0.5))
     assert (base["seeds"], base["runs"], base["status"], base["params_ratio"]) == (2, 2, "completed", 1.0)
     assert base["gflops"] == pytest.approx(2 * base["gmacs"])
-    assert table["rule"].tolist()[0] == "baseline" and table["rule"].tolist()[-1] == "asymmetric"
+    assert table["method"].tolist()[0] == "baseline" and table["method"].tolist()[-1] == "asymmetric"
 
 
 def test_non_completed_networks_stay_with_status_and_reason(records) -> None:
@@ -42,10 +42,13 @@ def test_mixed_statuses_of_one_network_are_counted(records) -> None:
 def test_markdown_and_csv(records, tmp_path) -> None:
     table = paper_table(records)
     text = table_markdown(table)
-    header = text.splitlines()[0]
-    for column in ("Network", "Pixel accuracy (%)", "mIoU (%)", "Params (M)", "GMACs", "GFLOPs", "ms/step"):
+    title, header = text.splitlines()[0], next(line for line in text.splitlines() if line.startswith("| Network"))
+    assert "val, best epoch" in title and "2 completed seed(s)" in title  # what the numbers are, said first
+    for column in ("Network", "Pixel accuracy (%)", "mIoU (%)", "mIoU 95% CI", "Params (M)", "GMACs", "GFLOPs",
+                   "ms/step"):
         assert column in header
-    assert "| AWDR | 84.80 ± 0.00 | 59.50 ± 0.71 |" in text
+    # 2 seeds 59.0 and 60.0: t_{0.975,1} 12.706 x 0.707 / sqrt(2) = 6.35 either side
+    assert "| AWDR | 84.80 ± 0.00 | 59.50 ± 0.71 | [53.15, 65.85] |" in text
     assert "10.0 (9.0–11.0)" in text
     assert "- WDR #12: oom — CUDA out of memory" in text
     csv, md = write_table(table, tmp_path)
