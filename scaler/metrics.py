@@ -1,12 +1,23 @@
-"""Segmentation metrics from a confusion matrix: pixel accuracy, mean pixel accuracy, mean IoU.
+"""Segmentation metrics from a confusion matrix: pixel accuracy, mean pixel accuracy, two mean IoUs.
 
 Formulas of the FCN paper (Long, Shelhamer, Darrell 2015, sec. 5): with n_ij the pixels of true
-class i predicted as j and t_i = sum_j n_ij,
+class i predicted as j, t_i = sum_j n_ij and IoU_i = n_ii / (t_i + sum_j n_ji - n_ii),
     PA   = sum_i n_ii / sum_i t_i
-    MPA  = (1/n_cl') sum_i n_ii / t_i
-    mIoU = (1/n_cl') sum_i n_ii / (t_i + sum_j n_ji - n_ii)
-where n_cl' counts the classes that take part: for mIoU those present in the truth or the
-prediction, for MPA those present in the truth (t_i > 0). Ignore pixels are never counted.
+    MPA  = (1/n_cl') sum_i n_ii / t_i             over the classes present in the truth (t_i > 0)
+    mIoU = (1/n_cl') sum_i IoU_i                  over the classes present in the truth OR the prediction
+Ignore pixels are never counted. Two mean IoUs are in use and `compute` returns both:
+
+- `miou` (the default, and what every table, pruner and checkpoint selection reads): the mean over
+  the classes that take part, i.e. whose union t_i + sum_j n_ji - n_ii is non-zero. A class absent
+  from the truth but predicted counts with IoU 0; a class absent from both is left out (its IoU is
+  0/0). This is what the FCN reference code computes (`np.nanmean(iu)` in its score.py) and what
+  mmsegmentation and the Cityscapes/VOC evaluation scripts report, so it is the number papers'
+  tables actually contain.
+- `miou_all_classes`: the formula as the papers write it, (1/(k+1)) sum over ALL k+1 classes
+  (EDNet: k classes plus background; FCN: 1/n_cl), taking a class absent from both truth and
+  prediction as IoU 0 (0/0 := 0). It equals `miou` whenever every class takes part (any split of
+  a real dataset) and is lower otherwise: on a small evaluation set missing a class it is the
+  pessimistic reading.
 """
 from __future__ import annotations
 
@@ -77,10 +88,11 @@ class ConfusionMatrix:
             self._counts.scatter_add_(0, index, torch.ones_like(index))
 
     def compute(self) -> dict[str, float | list[float | None]]:
-        """PA, MPA, mIoU and per-class IoU as plain Python numbers (JSON-safe, no NaN).
+        """PA, MPA, both mean IoUs and per-class IoU as plain Python numbers (JSON-safe, no NaN).
 
-        `iou_per_class[i]` is None for a class absent from both truth and prediction. With no
-        counted pixel at all every score is 0.0.
+        `miou` averages the classes that take part (see the module docstring), `miou_all_classes`
+        every class, an absent one as 0. `iou_per_class[i]` is None for a class absent from both
+        truth and prediction. With no counted pixel at all every score is 0.0.
         """
         matrix = self.matrix.to("cpu", torch.float64)
         hits = matrix.diagonal()
@@ -100,5 +112,6 @@ class ConfusionMatrix:
             "pa": pixel_accuracy,
             "mpa": float(class_accuracy.mean()) if class_accuracy.numel() else 0.0,
             "miou": float(iou.mean()) if iou.numel() else 0.0,
+            "miou_all_classes": float(iou.sum()) / self.num_classes,
             "iou_per_class": iou_per_class,
         }

@@ -1,4 +1,4 @@
-"""ConfusionMatrix against hand-computed examples (FCN-paper formulas)."""
+"""ConfusionMatrix against hand-computed examples (FCN-paper formulas; both mIoU conventions)."""
 from __future__ import annotations
 
 import json
@@ -40,6 +40,7 @@ def test_scores_match_hand_computation():
     assert scores["mpa"] == pytest.approx((2 / 3 + 1 + 1 / 2) / 3)
     assert scores["iou_per_class"] == pytest.approx([1 / 2, 2 / 3, 1 / 2])
     assert scores["miou"] == pytest.approx((1 / 2 + 2 / 3 + 1 / 2) / 3)
+    assert scores["miou_all_classes"] == pytest.approx(scores["miou"])  # every class takes part
 
 
 def test_absent_class_is_none_and_excluded_from_the_means():
@@ -49,6 +50,7 @@ def test_absent_class_is_none_and_excluded_from_the_means():
     scores = cm.compute()
     assert scores["iou_per_class"] == pytest.approx([1 / 2, 1.0, None, 0.0])
     assert scores["miou"] == pytest.approx((1 / 2 + 1 + 0) / 3)  # class 3 (false positives only) counts
+    assert scores["miou_all_classes"] == pytest.approx((1 / 2 + 1 + 0 + 0) / 4)  # and absent class 2 as 0
     assert scores["mpa"] == pytest.approx((1 / 2 + 1) / 2)  # MPA: only classes with t_i > 0
     assert scores["pa"] == pytest.approx(2 / 3)
     json.dumps(scores, allow_nan=False)
@@ -74,7 +76,8 @@ def test_ignore_pixels_never_count_whatever_is_predicted():
     cm = ConfusionMatrix(3, IGNORE)
     cm.update(torch.tensor([[[0, 1, 2]]]), torch.full((1, 1, 3), IGNORE))
     assert cm.matrix.sum() == 0
-    assert cm.compute() == {"pa": 0.0, "mpa": 0.0, "miou": 0.0, "iou_per_class": [None, None, None]}
+    assert cm.compute() == {"pa": 0.0, "mpa": 0.0, "miou": 0.0, "miou_all_classes": 0.0,
+                            "iou_per_class": [None, None, None]}
 
 
 def test_ignore_index_inside_the_class_range_is_also_skipped():
@@ -96,4 +99,36 @@ def test_perfect_prediction_scores_one():
     cm = ConfusionMatrix(5, IGNORE)
     cm.update(_one_hot_logits(target, 5), target)
     scores = cm.compute()
-    assert scores["pa"] == scores["mpa"] == scores["miou"] == 1.0
+    assert scores["pa"] == scores["mpa"] == scores["miou"] == scores["miou_all_classes"] == 1.0
+
+
+def test_the_two_mious_on_a_hand_made_matrix():
+    """5 classes. Truth/prediction pairs chosen so each class shows one case:
+
+    class 0: 3 hits, 1 missed (as 1)      -> IoU 3 / (4 + 3 - 3) = 3/4
+    class 1: 2 hits, 1 false positive     -> IoU 2 / (2 + 3 - 2) = 2/3
+    class 2: 2 pixels, never predicted    -> IoU 0 / (2 + 0 - 0) = 0   (in truth: counts in both)
+    class 3: predicted twice, never true  -> IoU 0 / (0 + 2 - 0) = 0   (in prediction: counts in both)
+    class 4: absent from truth and prediction -> 0/0: left out of miou, 0 in miou_all_classes
+    """
+    truth = [0, 0, 0, 0, 1, 1, 2, 2]
+    predicted = [0, 0, 0, 1, 1, 1, 3, 3]
+    cm = ConfusionMatrix(5, IGNORE)
+    cm.update(torch.tensor([[predicted]]), torch.tensor([[truth]]))
+    expected = torch.zeros(5, 5, dtype=torch.int64)
+    expected[0, 0], expected[0, 1], expected[1, 1], expected[2, 3] = 3, 1, 2, 2
+    assert torch.equal(cm.matrix, expected)
+    scores = cm.compute()
+    assert scores["iou_per_class"] == pytest.approx([3 / 4, 2 / 3, 0.0, 0.0, None])
+    assert scores["miou"] == pytest.approx((3 / 4 + 2 / 3 + 0 + 0) / 4)
+    assert scores["miou_all_classes"] == pytest.approx((3 / 4 + 2 / 3 + 0 + 0 + 0) / 5)
+    assert scores["mpa"] == pytest.approx((3 / 4 + 1 + 0) / 3)  # classes in the truth: 0, 1, 2
+
+
+def test_a_perfect_prediction_missing_a_class_separates_the_conventions():
+    target = torch.tensor([[[0, 1, 1, 2]]])  # class 3 of 4 never occurs
+    cm = ConfusionMatrix(4, IGNORE)
+    cm.update(target, target)
+    scores = cm.compute()
+    assert scores["miou"] == 1.0
+    assert scores["miou_all_classes"] == pytest.approx(3 / 4)

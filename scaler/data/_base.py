@@ -52,18 +52,74 @@ def check_labels(mask: np.ndarray, mask_file: str, num_classes: int, ignore_inde
     return histogram[:num_classes].astype(np.int64)
 
 
+def _check_definition(name: str, split: str, count: tuple[int, int], num_classes: int, ignore_index: int,
+                      class_names: Sequence[str]) -> None:
+    """DataError unless there are as many images as masks (at least one) and the classes are well defined."""
+    if count[0] != count[1]:
+        raise DataError(f"{name} {split}: {count[0]} images but {count[1]} masks")
+    if not count[0]:
+        raise DataError(f"{name} {split}: no images")
+    if num_classes < 1:
+        raise DataError(f"{name}: num_classes must be >= 1, got {num_classes=}")
+    if 0 <= ignore_index < num_classes:
+        raise DataError(f"{name}: ignore_index must lie outside [0, {num_classes}), got {ignore_index=}")
+    if ignore_index < 0:
+        raise DataError(f"{name}: ignore_index must be >= 0 (labels are stored unsigned), got {ignore_index=}")
+    if len(class_names) != num_classes:
+        raise DataError(f"{name}: {len(class_names)} class_names for {num_classes=}: {tuple(class_names)}")
+
+
+def _check_pair(image: np.ndarray, mask: np.ndarray, image_file: str, mask_file: str) -> np.ndarray:
+    """The image as uint8 [h, w, C] (a 2-D image is one channel); DataError on a bad image or mask shape."""
+    if image.dtype == np.uint8 and image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.dtype != np.uint8 or image.shape[2] < 1:
+        raise DataError(f"{image_file}: expected a uint8 image [h, w, channels], got {image.dtype} {image.shape}")
+    if mask.ndim != 2:
+        raise DataError(f"{mask_file}: expected a single-channel label image, got shape {mask.shape}")
+    if image.shape[:2] != mask.shape:
+        raise DataError(
+            f"{mask_file}: mask size {mask.shape[1]}x{mask.shape[0]} (WxH) differs from image "
+            f"{image_file} size {image.shape[1]}x{image.shape[0]}"
+        )
+    return image
+
+
+def _numbered(what: str, count: int) -> tuple[str, ...]:
+    """Stand-in file names for arrays given without files: "image #0", "image #1", ..."""
+    return tuple(f"{what} #{i}" for i in range(count))
+
+
+def _channel_stats(name: str, channels: int, mean: Sequence[float] | None,
+                   std: Sequence[float] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """[C,1,1] float32 mean and std (0..1 scale): the given ones, else `default_normalization(channels)`."""
+    default_mean, default_std = _transforms.default_normalization(channels)
+    values = (tuple(default_mean if mean is None else mean), tuple(default_std if std is None else std))
+    if any(len(v) != channels for v in values) or min(values[1]) <= 0:
+        raise DataError(f"{name}: mean and std need {channels} value(s) (one per channel) and std > 0, "
+                        f"got mean={values[0]} std={values[1]}")
+    mean_tensor, std_tensor = (torch.tensor(v, dtype=torch.float32).view(channels, 1, 1) for v in values)
+    return mean_tensor, std_tensor
+
+
 class SegmentationDataset(Dataset):
     """A list of (image, mask) source arrays plus the ops that turn one into a training item.
 
-    Items are `(image float32 [3,H,W] ImageNet-normalised, mask int64 [H,W])` at `input_size`. The
-    source (not a pre-shrunk copy) is resized on every access, bilinear with antialiasing for the
-    image and nearest for the mask, so a larger input size sees more of the source detail. With
-    `augment=True` an item is scale-jittered (s in [1, 1.25]), randomly cropped and randomly
-    flipped, deterministically in (seed, epoch, index); call `set_epoch` to vary it per epoch.
+    Items are `(image float32 [C,H,W] normalised, mask int64 [H,W])`; C = `in_channels`, the
+    channel count of the sources (1 for grey images), and (H, W) = `item_size`. The source (not a
+    pre-shrunk copy) is resized on every access, bilinear with antialiasing for the image and nearest
+    for the mask, so a larger input size sees more of the source detail. Without augmentation an
+    item is the source resized to `input_size`. With augmentation (an `Augmentation`, or True for the
+    default one) an item is the source resized to s * input_size, s ~ U[scale_range], cropped to
+    `crop_size` (input_size when None; padded with 0 / the ignore index where the scaled image is
+    smaller) and flipped half the time, deterministically in (seed, epoch, index): call `set_epoch`
+    to vary it per epoch. Normalisation: `(x / 255 - mean) / std` per channel, by default the
+    ImageNet statistics for RGB and their grey-pixel values for other channel counts (see
+    `scaler.data._transforms`).
 
-    Every mask is checked at construction: same height/width as its image and every value in
-    [0, num_classes) or equal to the ignore index; a violation raises a one-line DataError naming
-    the file.
+    Every pair is checked at construction: one channel count for all images, mask of the same
+    height/width as its image, every label in [0, num_classes) or equal to the ignore index; a
+    violation raises a one-line DataError naming the file.
     """
 
     def __init__(
@@ -77,90 +133,97 @@ class SegmentationDataset(Dataset):
         ignore_index: int,
         class_names: Sequence[str],
         input_size: tuple[int, int] | None = None,
-        augment: bool = False,
+        augment: bool | _transforms.Augmentation = False,
         seed: int = 0,
         image_files: Sequence[str] | None = None,
         mask_files: Sequence[str] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
     ) -> None:
         """Validate and store the sources.
 
         Args:
             name: registry name, e.g. "camvid".
-            split: "train" or "val".
-            images: uint8 arrays [h, w, 3], one per item (sizes may differ between items).
+            split: one of scaler.vocabulary.SPLITS.
+            images: uint8 arrays [h, w, C] (or [h, w] for grey), one per item, every one with the same
+                C (sizes may differ between items).
             masks: integer arrays [h, w] with class indices or `ignore_index`.
             num_classes: number of real classes; labels lie in [0, num_classes).
             ignore_index: label of pixels excluded from loss and metrics; outside [0, num_classes).
             class_names: one name per class.
             input_size: (H, W) of the items; None keeps the source size (all sources must share it).
-            augment: scale jitter + random crop + horizontal flip.
+            augment: False; True for the default Augmentation; or an Augmentation (scale range, crop size).
             seed: seed of the augmentation stream.
             image_files, mask_files: source file names, used in error messages.
+            mean, std: per-channel normalisation in 0..1; None: `default_normalization(in_channels)`.
         """
-        if len(images) != len(masks):
-            raise DataError(f"{name} {split}: {len(images)} images but {len(masks)} masks")
-        if not len(images):
-            raise DataError(f"{name} {split}: no images")
-        if num_classes < 1:
-            raise DataError(f"{name}: num_classes must be >= 1, got {num_classes=}")
-        if 0 <= ignore_index < num_classes:
-            raise DataError(f"{name}: ignore_index must lie outside [0, {num_classes}), got {ignore_index=}")
-        if ignore_index < 0:
-            raise DataError(f"{name}: ignore_index must be >= 0 (labels are stored unsigned), got {ignore_index=}")
-        if len(class_names) != num_classes:
-            raise DataError(f"{name}: {len(class_names)} class_names for {num_classes=}: {tuple(class_names)}")
-        image_files = list(image_files) if image_files is not None else [f"image #{i}" for i in range(len(images))]
-        mask_files = list(mask_files) if mask_files is not None else [f"mask #{i}" for i in range(len(masks))]
-
+        _check_definition(name, split, (len(images), len(masks)), num_classes, ignore_index, class_names)
         self.name = name
         self.split = split
         self.num_classes = int(num_classes)
         self.ignore_index = int(ignore_index)
         self.class_names = tuple(str(c) for c in class_names)
-        self.augment = bool(augment)
+        self.augmentation = _transforms.augmentation_from(augment)
+        self.augment = self.augmentation is not None
         self.seed = int(seed)
         self.epoch = 0
-        self.image_files = tuple(image_files)
-        self.mask_files = tuple(mask_files)
+        self.image_files = tuple(image_files) if image_files is not None else _numbered("image", len(images))
+        self.mask_files = tuple(mask_files) if mask_files is not None else _numbered("mask", len(masks))
+        self._store(images, masks)
+        self.input_size: tuple[int, int] = self._resolve_input_size(input_size)
+        self._mean, self._std = _channel_stats(name, self.in_channels, mean, std)
 
+    def _store(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> None:
+        """Check every pair and keep CHW uint8 images, compact masks and the class pixel counts."""
         # Labels are stored as uint8 whenever they fit (always, for the built-in datasets): 4x less
         # memory than int32 and uint8 nearest-neighbour resize is the fastest path.
         mask_dtype = np.uint8 if max(self.num_classes - 1, self.ignore_index) <= 255 else np.int32
         counts = np.zeros(self.num_classes, dtype=np.int64)
         self._images: list[np.ndarray] = []
         self._masks: list[np.ndarray] = []
-        for image, mask, image_file, mask_file in zip(images, masks, image_files, mask_files):
-            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                raise DataError(f"{image_file}: expected a uint8 RGB image [h, w, 3], got {image.dtype} {image.shape}")
-            if mask.ndim != 2:
-                raise DataError(f"{mask_file}: expected a single-channel label image, got shape {mask.shape}")
-            if image.shape[:2] != mask.shape:
+        for image, mask, image_file, mask_file in zip(images, masks, self.image_files, self.mask_files):
+            image = _check_pair(image, mask, image_file, mask_file)
+            if self._images and image.shape[2] != self._images[0].shape[0]:
                 raise DataError(
-                    f"{mask_file}: mask size {mask.shape[1]}x{mask.shape[0]} (WxH) differs from image "
-                    f"{image_file} size {image.shape[1]}x{image.shape[0]}"
+                    f"{image_file}: {image.shape[2]} channel(s) but {self.image_files[0]} has "
+                    f"{self._images[0].shape[0]}; valid: one channel count for every image of a dataset"
                 )
             counts += check_labels(mask, mask_file, self.num_classes, self.ignore_index)
-            # CHW contiguous once here, so each item is a zero-copy torch.from_numpy.
-            self._images.append(np.ascontiguousarray(image.transpose(2, 0, 1)))
+            # A private, writable CHW copy once here, so each item is a zero-copy torch.from_numpy.
+            self._images.append(np.array(image.transpose(2, 0, 1), order="C"))
             self._masks.append(np.array(mask, dtype=mask_dtype, order="C"))  # a private, writable copy
         self._class_counts = counts
 
-        sizes = {m.shape for m in self._masks}
+    def _resolve_input_size(self, input_size: object) -> tuple[int, int]:
+        """The checked input size, or the one source size all sources share."""
         checked = check_input_size(input_size)
         if checked is None:
+            sizes = {m.shape for m in self._masks}
             if len(sizes) != 1:
                 raise DataError(
-                    f"{name} {split}: sources have {len(sizes)} different sizes, so input_size=(H, W) is required"
+                    f"{self.name} {self.split}: sources have {len(sizes)} different sizes, so input_size=(H, W) "
+                    "is required"
                 )
             checked = next(iter(sizes))
-        self.input_size: tuple[int, int] = (int(checked[0]), int(checked[1]))
+        return int(checked[0]), int(checked[1])
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of every image (1 for grey data): the network's input channels."""
+        return int(self._images[0].shape[0])
+
+    @property
+    def item_size(self) -> tuple[int, int]:
+        """(H, W) of the items: the crop size when augmenting with one, else `input_size`."""
+        crop = self.augmentation.crop_size if self.augmentation is not None else None
+        return crop or self.input_size
 
     def __len__(self) -> int:
         """Number of items."""
         return len(self._images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Item `index`: (image float32 [3,H,W] normalised, mask int64 [H,W])."""
+        """Item `index`: (image float32 [C,H,W] normalised, mask int64 [H,W]) at `item_size`."""
         index = operator.index(index)
         if index < 0:
             index += len(self)
@@ -168,19 +231,26 @@ class SegmentationDataset(Dataset):
             raise IndexError(f"{self.name} {self.split}: index {index} out of range for {len(self)} items")
         image = torch.from_numpy(self._images[index])
         mask = torch.from_numpy(self._masks[index])
-        if self.augment:
-            generator = _transforms.item_generator(self.seed, self.epoch, index)
-            image, mask = _transforms.augment_pair(image, mask, self.input_size, generator)
-        else:
-            image, mask = _transforms.resize_pair(image, mask, self.input_size)
-        return _transforms.normalize(image), mask.long()
+        if self.augmentation is not None:
+            window = self.window(index)
+            image, mask = _transforms.augment_pair(image, mask, window, self._mean, self._std, self.ignore_index)
+            return image, mask.long()
+        image, mask = _transforms.resize_pair(image, mask, self.input_size)
+        return _transforms.normalize(image, self._mean, self._std), mask.long()
+
+    def window(self, index: int) -> _transforms.Window:
+        """The augmentation window of item `index` in the current epoch (scale, crop offset, flip)."""
+        if self.augmentation is None:
+            raise DataError(f"{self.name} {self.split}: not augmented, so items have no augmentation window")
+        generator = _transforms.item_generator(self.seed, self.epoch, index)
+        return _transforms.draw_window(generator, self.input_size, self.augmentation)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of `epoch` (items stay reproducible per (seed, epoch, index))."""
         self.epoch = int(epoch)
 
     def source(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """The cached source pair of item `index`: (uint8 image [h,w,3] view, mask [h,w])."""
+        """The cached source pair of item `index`: (uint8 image [h,w,C] view, mask [h,w])."""
         return self._images[index].transpose(1, 2, 0), self._masks[index]
 
     def class_pixel_counts(self) -> torch.Tensor:
@@ -191,8 +261,8 @@ class SegmentationDataset(Dataset):
         """Short summary."""
         return (
             f"SegmentationDataset(name={self.name!r}, split={self.split!r}, items={len(self)}, "
-            f"num_classes={self.num_classes}, ignore_index={self.ignore_index}, input_size={self.input_size}, "
-            f"augment={self.augment})"
+            f"in_channels={self.in_channels}, num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
+            f"input_size={self.input_size}, augmentation={self.augmentation})"
         )
 
 

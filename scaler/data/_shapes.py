@@ -25,7 +25,9 @@ import numpy as np
 from PIL import Image
 
 from scaler.data._base import SegmentationDataset, check_input_size
+from scaler.data._transforms import Augmentation
 from scaler.errors import DataError
+from scaler.vocabulary import SPLITS, choices_text
 
 __all__ = ["SHAPES_CLASSES", "shapes"]
 
@@ -41,8 +43,9 @@ SHAPES_CLASSES = (
 )
 BACKGROUND, FIELD, DISC_IN, DISC_OUT, SPECK, BAR, SQUARE_IN, SQUARE_OUT = range(len(SHAPES_CLASSES))
 IGNORE = 255
-SPLIT_STREAM = {"train": 0, "val": 1}  # train and val draw from disjoint seed streams
-DEFAULT_LENGTH = {"train": 256, "val": 64}
+#: Each split draws from its own seed stream (train 0, val 1, test 2), so no image is in two splits.
+SPLIT_STREAM = {split: stream for stream, split in enumerate(SPLITS)}
+DEFAULT_LENGTH = {"train": 256, "val": 64, "test": 64}
 
 DISC_RGB = (205, 65, 60)
 SQUARE_RGB = (60, 80, 210)
@@ -120,6 +123,65 @@ def _place(
     return None
 
 
+def _disc(yy: np.ndarray, xx: np.ndarray, cy: int, cx: int, r: float) -> np.ndarray:
+    """Disc mask of radius r."""
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+def _square(yy: np.ndarray, xx: np.ndarray, cy: int, cx: int, r: float) -> np.ndarray:
+    """Axis-aligned square mask of half-side r."""
+    return (np.abs(yy - cy) <= r) & (np.abs(xx - cx) <= r)
+
+
+def _draw_specks(rng: np.random.Generator, image: np.ndarray, label: np.ndarray, unit: float) -> None:
+    """10-24 yellow specks of 1-2 px (scaled), in place."""
+    height, width = label.shape
+    for _ in range(rng.integers(10, 25)):
+        s = max(1, round(rng.integers(1, 3) * unit))
+        y0, x0 = rng.integers(0, height - s + 1), rng.integers(0, width - s + 1)
+        image[y0 : y0 + s, x0 : x0 + s] = _jitter(rng, SPECK_RGB)
+        label[y0 : y0 + s, x0 : x0 + s] = SPECK
+
+
+def _draw_bars(rng: np.random.Generator, image: np.ndarray, label: np.ndarray, unit: float) -> None:
+    """1-3 cyan bars 1 px wide and 10-30 px long (scaled), in place."""
+    height, width = label.shape
+    for _ in range(rng.integers(1, 4)):
+        length, angle = rng.uniform(10, 30) * unit, rng.uniform(0, np.pi)
+        y0, x0 = rng.uniform(0, height), rng.uniform(0, width)
+        t = np.linspace(0.0, length, int(2 * length) + 2)
+        ys = np.clip(np.round(y0 + t * np.sin(angle)).astype(int), 0, height - 1)
+        xs = np.clip(np.round(x0 + t * np.cos(angle)).astype(int), 0, width - 1)
+        image[ys, xs] = _jitter(rng, BAR_RGB)
+        label[ys, xs] = BAR
+
+
+def _draw_objects(rng: np.random.Generator, image: np.ndarray, label: np.ndarray, field: np.ndarray,
+                  grid: tuple[np.ndarray, np.ndarray], unit: float, num_classes: int) -> None:
+    """Discs and squares inside and outside the field, each ringed by 1 px of ignore, in place."""
+    yy, xx = grid
+    # The in-field/outside pair shares one appearance; only context separates them. A square's
+    # half-side is 0.8x a disc's radius (area 2.56 r^2 against the disc's 3.14 r^2).
+    kinds = [(functools.partial(_disc, yy, xx), DISC_RGB, DISC_IN, DISC_OUT, 1.0),
+             (functools.partial(_square, yy, xx), SQUARE_RGB, SQUARE_IN, SQUARE_OUT, 0.8)]
+    objects = np.zeros(label.shape, dtype=bool)
+    # An "outside" object keeps 2 px from the field so no pixel of it touches the stripes.
+    outside = ~_dilate(field, 2)
+    for shape_fn, rgb, class_in, class_out, size_factor in kinds:
+        for target_class, region in ((class_in, field), (class_out, outside)):
+            if num_classes <= target_class:
+                continue
+            for _ in range(rng.integers(1, 4)):
+                free = region & ~_dilate(objects, 3)
+                obj = _place(rng, shape_fn, rng.uniform(5, 9) * unit * size_factor, free)
+                if obj is None:
+                    continue
+                image[obj] = _jitter(rng, rgb)
+                label[obj] = target_class
+                objects |= obj
+    label[_dilate(objects) & ~objects] = IGNORE
+
+
 def _make_pair(
     seed: int, stream: int, index: int, source_size: tuple[int, int], num_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -140,50 +202,11 @@ def _make_pair(
         field = _field(rng, yy, xx, side)
         image[field] += 48.0 * _stripes(rng, yy, xx, unit)[field][:, None]
         label[field] = FIELD
-
-    def disc(cy: int, cx: int, r: float) -> np.ndarray:
-        """Disc mask of radius r."""
-        return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-
-    def square(cy: int, cx: int, r: float) -> np.ndarray:
-        """Axis-aligned square mask of half-side r."""
-        return (np.abs(yy - cy) <= r) & (np.abs(xx - cx) <= r)
-
     if num_classes > SPECK:
-        for _ in range(rng.integers(10, 25)):
-            s = max(1, round(rng.integers(1, 3) * unit))
-            y0, x0 = rng.integers(0, height - s + 1), rng.integers(0, width - s + 1)
-            image[y0 : y0 + s, x0 : x0 + s] = _jitter(rng, SPECK_RGB)
-            label[y0 : y0 + s, x0 : x0 + s] = SPECK
-
+        _draw_specks(rng, image, label, unit)
     if num_classes > BAR:
-        for _ in range(rng.integers(1, 4)):
-            length, angle = rng.uniform(10, 30) * unit, rng.uniform(0, np.pi)
-            y0, x0 = rng.uniform(0, height), rng.uniform(0, width)
-            t = np.linspace(0.0, length, int(2 * length) + 2)
-            ys = np.clip(np.round(y0 + t * np.sin(angle)).astype(int), 0, height - 1)
-            xs = np.clip(np.round(x0 + t * np.cos(angle)).astype(int), 0, width - 1)
-            image[ys, xs] = _jitter(rng, BAR_RGB)
-            label[ys, xs] = BAR
-
-    # Discs and squares: the in-field/outside pair shares one appearance; only context separates them.
-    kinds = [(disc, DISC_RGB, DISC_IN, DISC_OUT), (square, SQUARE_RGB, SQUARE_IN, SQUARE_OUT)]
-    objects = np.zeros((height, width), dtype=bool)
-    # An "outside" object keeps 2 px from the field so no pixel of it touches the stripes.
-    outside = ~_dilate(field, 2)
-    for shape_fn, rgb, class_in, class_out in kinds:
-        for target_class, region in ((class_in, field), (class_out, outside)):
-            if num_classes <= target_class:
-                continue
-            for _ in range(rng.integers(1, 4)):
-                free = region & ~_dilate(objects, 3)
-                obj = _place(rng, shape_fn, rng.uniform(5, 9) * unit * (0.8 if shape_fn is square else 1.0), free)
-                if obj is None:
-                    continue
-                image[obj] = _jitter(rng, rgb)
-                label[obj] = target_class
-                objects |= obj
-    label[_dilate(objects) & ~objects] = IGNORE
+        _draw_bars(rng, image, label, unit)
+    _draw_objects(rng, image, label, field, (yy, xx), unit, num_classes)
 
     image += rng.normal(0.0, 10.0, image.shape).astype(np.float32)
     return np.clip(image, 0, 255).astype(np.uint8), label
@@ -198,33 +221,42 @@ def _generate(
     return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
 
+def _grey(images: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """RGB images as 1-channel [h, w, 1] luma (PIL's ITU-R 601 conversion, as the folder loader uses)."""
+    return [np.asarray(Image.fromarray(image).convert("L"))[:, :, None] for image in images]
+
+
 def shapes(
     split: str = "train",
     root: object = None,
     input_size: tuple[int, int] | None = None,
-    augment: bool = False,
+    augment: bool | Augmentation = False,
     seed: int = 0,
     *,
     length: int | None = None,
     source_size: tuple[int, int] = (128, 128),
     num_classes: int = 5,
+    channels: int = 3,
 ) -> SegmentationDataset:
     """The synthetic `shapes` dataset (needs no files; `root` is ignored).
 
     Args:
-        split: "train" or "val"; they are drawn from disjoint seed streams.
+        split: "train", "val" or "test"; each is drawn from its own seed stream (disjoint).
         root: ignored (accepted so every dataset takes the same arguments).
         input_size: (H, W) of the items; None keeps `source_size`.
-        augment: scale jitter + random crop + horizontal flip.
+        augment: random scale + crop + horizontal flip (True or an Augmentation).
         seed: seed of both the generated images and the augmentation stream.
-        length: number of images; default 256 for train, 64 for val. Image i does not depend on it.
+        length: number of images; default 256 for train, 64 for val and test. Image i does not depend on it.
         source_size: (H, W) at which images are generated (object sizes scale with it).
         num_classes: 2..8 including background; see the module docstring for the class order.
+        channels: 3 (RGB) or 1 (the same images as grey luma: a stand-in for grey data such as microscopy).
     """
     if split not in SPLIT_STREAM:
-        raise DataError(f"shapes: unknown split {split!r}; valid: {', '.join(SPLIT_STREAM)}")
+        raise DataError(f"shapes: unknown split {split!r}; valid: {choices_text(list(SPLIT_STREAM))}")
     if not 2 <= num_classes <= len(SHAPES_CLASSES):
         raise DataError(f"shapes: num_classes must be in 2..{len(SHAPES_CLASSES)}, got {num_classes=}")
+    if channels not in (1, 3):
+        raise DataError(f"shapes: channels must be 1 or 3, got {channels=}")
     length = DEFAULT_LENGTH[split] if length is None else length
     if length < 1:
         raise DataError(f"shapes: length must be >= 1, got {length=}")
@@ -236,7 +268,7 @@ def shapes(
     return SegmentationDataset(
         name="shapes",
         split=split,
-        images=images,
+        images=images if channels == 3 else _grey(images),
         masks=masks,
         num_classes=num_classes,
         ignore_index=IGNORE,
