@@ -118,7 +118,7 @@ def test_bad_evaluate_input_exits_2_with_one_line(run, tmp_path):
     missing = run("evaluate", tmp_path / "nothing")
     assert missing.returncode == 2 and "does not exist" in missing.stderr and missing.stderr.count("\n") == 1
     assert run("train", *TINY, "--epochs", "1", "--max-steps-per-epoch", "1", "--out", tmp_path / "run").returncode == 0
-    for args, named in ((("--split", "test"), "test"), (("--checkpoint", "first"), "first"),
+    for args, named in ((("--split", "holdout"), "holdout"), (("--checkpoint", "first"), "first"),
                         (("--data", "mnist"), "mnist")):
         out = run("evaluate", tmp_path / "run", *args)
         assert out.returncode == 2 and named in out.stderr and out.stderr.count("\n") == 1, out.stderr
