@@ -60,3 +60,44 @@ def test_only_common_seeds_are_paired() -> None:
     assert cmp.seeds == (0, 1) and cmp.n == 2
     single = paired_comparison("A", {0: 1.0}, "B", {0: 0.0, 1: 1.0})
     assert not single.established and "1 common seed" in single.verdict()
+
+
+def test_power_law_fit_recovers_a_known_curve() -> None:
+    from scaler.stats import PowerLaw, fit_power_law
+
+    truth = PowerLaw(0.12, 0.3, 0.7)
+    costs = [1.0, 1.25, 1.5, 2.0, 3.0, 4.0]
+    law = fit_power_law(costs, [truth(c) for c in costs])
+    assert (law.floor, law.scale, law.exponent) == pytest.approx((0.12, 0.3, 0.7), rel=1e-3)
+    assert law(8.0) == pytest.approx(truth(8.0), rel=1e-4)  # extrapolation beyond the points
+
+
+def test_power_law_fit_keeps_floor_and_scale_non_negative() -> None:
+    from scaler.stats import fit_power_law
+
+    rising = fit_power_law([1.0, 2.0, 3.0, 4.0], [0.2, 0.25, 0.3, 0.35])  # error growing with cost
+    assert rising.floor >= 0 and rising.scale >= 0
+    with pytest.raises(ValueError, match="at least|>= 3 points"):
+        fit_power_law([1.0, 1.0, 1.0], [0.3, 0.2, 0.1])
+
+
+def test_bootstrap_intervals_cover_the_truth_and_shrink_with_seeds() -> None:
+    import random
+
+    from scaler.stats import PowerLaw, compare_predictions, fit_scaling_curve
+
+    truth, rng = PowerLaw(0.2, 0.25, 0.8), random.Random(1)
+    costs = [1.0, 1.25, 1.5, 2.0, 3.0]
+    noisy = {c: [truth(c) + rng.gauss(0, 0.01) for _ in range(3)] for c in costs}
+    fit = fit_scaling_curve(noisy, resamples=200)
+    assert fit.bootstrap == "seeds resampled per cost"
+    at6 = fit.predict(6.0)
+    assert at6.low <= at6.mean <= at6.high and at6.low < truth(6.0) + 0.03 and at6.high > truth(6.0) - 0.03
+    single = fit_scaling_curve({c: v[:1] for c, v in noisy.items()}, resamples=200)
+    assert single.bootstrap == "residuals resampled"
+    # a curve 5 points worse everywhere is distinguishable; the same curve against itself is not
+    worse = fit_scaling_curve({c: [e + 0.05 for e in v] for c, v in noisy.items()}, resamples=200)
+    gap = compare_predictions(worse, 4.0, fit, 4.0)
+    assert gap.low > 0 and gap.mean == pytest.approx(0.05, abs=0.01)
+    same = compare_predictions(fit, 4.0, fit_scaling_curve(noisy, resamples=200, seed=7), 4.0)
+    assert same.low < 0 < same.high

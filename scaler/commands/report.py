@@ -6,7 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from scaler.vocabulary import EVALUATIONS
+from scaler.report._sweep import DEFAULT_SWEEP_METHODS
+from scaler.vocabulary import DEPTH_ROUNDINGS, EVALUATIONS, choices_text
 
 __all__ = ["register"]
 
@@ -81,7 +82,49 @@ def reproduce(
     _print_outcome(rep, out)
 
 
+def sweep(
+    ladder: str = typer.Option(..., "--ladder", help="Budgets of one metric, e.g. params=1.25x,1.5x,2x,3x."),
+    target: str = typer.Option(..., "--target", help="The budget beyond the ladder to predict, e.g. params=4x."),
+    out: Path = typer.Option(..., "--out", help="Output folder: runs/, sweep.json, sweep.md, the report, plots/."),
+    model: str = typer.Option("unet", help="Model family of the base network."),
+    base_width: Optional[int] = typer.Option(None, help="Base width (first-stage channels)."),
+    input: Optional[str] = typer.Option(None, "--input", help="Base input size HxW."),
+    option: List[str] = typer.Option([], help="Family option NAME=VALUE (repeatable)."),
+    methods: str = typer.Option(",".join(DEFAULT_SWEEP_METHODS), help="Comma list of methods to sweep."),
+    data: str = typer.Option("shapes", help="Dataset: shapes (synthetic), camvid, cityscapes, voc, folder."),
+    data_root: Optional[str] = typer.Option(None, help="Dataset folder."),
+    seeds: int = typer.Option(1, help="Seeds per network (0, 1, ...)."),
+    train_option: List[str] = typer.Option([], help="TrainConfig field NAME=VALUE (repeatable), e.g. epochs=5."),
+    ratio: str = typer.Option("paper", help="Compound direction: paper, efficientnet, or D,W,R."),
+    tolerance: float = typer.Option(0.0, help="Relative slack allowed over each budget."),
+    depth_rounding: str = typer.Option("stagewise", help=f"Depth rounding: {choices_text(DEPTH_ROUNDINGS)}."),
+    check: bool = typer.Option(False, "--check/--no-check", help="Also train the target budget: predicted vs "
+                                                                 "measured."),
+    evaluation: str = typer.Option("best", "--eval", help=f"Which accuracy of each run: {choices_text(list(EVALUATIONS))}."),
+    progress: bool = typer.Option(False, help="Show each run's per-epoch progress."),
+) -> None:
+    """Scaling curves: each method solved into a ladder of budgets, trained, a power law fitted per method, and the
+    best method PREDICTED at a budget beyond the ladder (--check trains it: predicted vs measured); resumable."""
+    from scaler.parsing import parse_assignments, parse_size
+    from scaler.report import sweep as run_sweep
+    from scaler.scaling import ScalingOptions
+
+    base_options = parse_assignments(option, "option")
+    if base_width is not None:
+        base_options["width"] = base_width
+    if input is not None:
+        base_options["input_size"] = parse_size(input)
+    scaling = ScalingOptions.parse(ratio=ratio, tolerance=tolerance, depth_rounding=depth_rounding)
+    _, result = run_sweep(data, out, ladder=ladder, target=target, check=check, progress=progress, log=typer.echo,
+                          evaluation=evaluation, methods=[m.strip() for m in methods.split(",") if m.strip()],
+                          data_root=data_root, seeds=seeds, family=model, base_options=base_options,
+                          scaling=scaling, train_settings=parse_assignments(train_option, "train option"))
+    typer.echo((out / "sweep.md").read_text().rstrip())
+    typer.echo(f"wrote the sweep report to {out}/ (sweep.md, fits.csv, predictions.csv, plots/sweep.png)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `report` and `reproduce` to the app."""
+    """Add `report`, `reproduce` and `sweep` to the app."""
     app.command("report")(report)
     app.command("reproduce")(reproduce)
+    app.command("sweep")(sweep)

@@ -1,33 +1,41 @@
-"""Reporting: tidy records from studies and runs, Pareto fronts, paper-style tables, plots and the reproduction.
+"""Reporting: tidy records from studies and runs, Pareto fronts, paper-style tables with intervals over seeds,
+paired comparisons, plots, the paper's reproduction and scaling-curve sweeps.
 
-    from scaler.report import report, reproduce
+    from scaler.report import report, reproduce, sweep
     rep = report("sqlite:///studies/camvid.db", "reports/camvid", study_name="camvid_unet")
-    rep.table          # one row per network, mean +/- std over seeds, every status kept
-    rep.summary.best   # which method buys the most accuracy per M params / GFLOP / ms
+    rep.table          # one row per network: mean, std and 95% interval over seeds, every status kept
+    rep.summary.best   # which method buys the most accuracy per M params / GFLOP / ms (where established)
     rep.frames["miou_vs_params"]   # what the plot draws, with `on_front`
 """
 from __future__ import annotations
 
 from scaler.report._pareto import pareto_front
 from scaler.report._plots import (
-    ACCURACY, AXES, CURVE_METRICS, bubble_frame, curves_frame, draw_bubble, draw_curves, draw_tradeoff, plot_all,
-    tradeoff_frame,
+    ACCURACY, AXES, CURVE_METRICS, bubble_frame, curves_frame, draw_bubble, draw_curves, draw_sweep, draw_tradeoff,
+    plot_all, tradeoff_frame,
 )
 from scaler.report._records import (
-    COLUMNS, MANIFEST, PAPER_NAMES, METHOD_ORDER, collect, records_from_reproduce, records_from_runs,
-    records_from_study,
+    COLUMNS, MANIFEST, METHOD_ORDER, PAPER_NAMES, SWEEP_MANIFEST, collect, records_from_reproduce,
+    records_from_runs, records_from_study,
 )
 from scaler.report._report import Report, report, write_report
 from scaler.report._reproduce import (
-    PAPER_FACTORS, PAPER_NETWORKS, PAPER_REFERENCE, ReproNetwork, reproduce, reproduce_networks,
+    PAPER_FACTORS, PAPER_NETWORKS, PAPER_REFERENCE, ReproducePlan, ReproNetwork, plan_reproduce, reproduce,
+    reproduce_networks, run_reproduce,
 )
 from scaler.report._summary import Summary, summarize
+from scaler.report._sweep import (
+    SweepPlan, SweepPoint, SweepResult, fit_sweep, parse_ladder, plan_sweep, run_sweep, sweep, sweep_frame,
+    sweep_points,
+)
 from scaler.report._tables import TABLE_COLUMNS, paper_table, table_markdown, write_table
 
 __all__ = [
     "ACCURACY", "AXES", "COLUMNS", "CURVE_METRICS", "MANIFEST", "PAPER_FACTORS", "PAPER_NAMES", "PAPER_NETWORKS",
-    "PAPER_REFERENCE", "METHOD_ORDER", "TABLE_COLUMNS", "Report", "ReproNetwork", "Summary", "bubble_frame",
-    "collect", "curves_frame", "draw_bubble", "draw_curves", "draw_tradeoff", "paper_table", "pareto_front",
-    "plot_all", "records_from_reproduce", "records_from_runs", "records_from_study", "report", "reproduce",
-    "reproduce_networks", "summarize", "table_markdown", "tradeoff_frame", "write_report", "write_table",
+    "PAPER_REFERENCE", "METHOD_ORDER", "SWEEP_MANIFEST", "TABLE_COLUMNS", "Report", "ReproducePlan", "ReproNetwork",
+    "Summary", "SweepPlan", "SweepPoint", "SweepResult", "bubble_frame", "collect", "curves_frame", "draw_bubble",
+    "draw_curves", "draw_sweep", "draw_tradeoff", "fit_sweep", "paper_table", "pareto_front", "parse_ladder",
+    "plan_reproduce", "plan_sweep", "plot_all", "records_from_reproduce", "records_from_runs", "records_from_study",
+    "report", "reproduce", "reproduce_networks", "run_reproduce", "run_sweep", "summarize", "sweep", "sweep_frame",
+    "sweep_points", "table_markdown", "tradeoff_frame", "write_report", "write_table",
 ]

@@ -20,7 +20,7 @@ from scaler.vocabulary import RECORD_STATUSES
 
 __all__ = [
     "AXES", "ACCURACY", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame", "draw_tradeoff",
-    "draw_bubble", "draw_curves", "plot_all",
+    "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
 ]
 
 #: Cost axes: name -> (record column, axis label). FLOPs and MACs are labelled as such, never mixed.
@@ -283,6 +283,34 @@ def draw_curves(frame: pd.DataFrame, metric: str, stem: str | Path, title: str =
         ax.legend(fontsize=7, ncol=2)
     else:
         ax.text(0.5, 0.5, f"no run logged {metric}", transform=ax.transAxes, ha="center")
+    return _save(fig, stem)
+
+
+def draw_sweep(frame: pd.DataFrame, stem: str | Path, title: str = "") -> list[Path]:
+    """Draw a sweep frame: measured mIoU vs relative cost per method with intervals, fitted curves (dashed
+    beyond the ladder), each method's prediction at the target (open marker) and its measurement (filled)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    for method, group in frame.groupby("method", sort=False):
+        color = _METHOD_COLORS.get(method, "gray")
+        measured = group[group["kind"] == "measured"]
+        ax.errorbar(measured["x"], measured["y"], yerr=[measured["y"] - measured["low"], measured["high"]
+                    - measured["y"]], fmt="o", color=color, capsize=3, label=method, ms=5)
+        for kind, style in (("fit", "-"), ("extrapolation", "--")):
+            curve = group[group["kind"] == kind]
+            ax.plot(curve["x"], curve["y"], style, color=color, linewidth=1)
+        for kind, face in (("prediction", "none"), ("check", color)):
+            pts = group[group["kind"] == kind]
+            if len(pts):
+                ax.errorbar(pts["x"], pts["y"], yerr=[pts["y"] - pts["low"], pts["high"] - pts["y"]], fmt="D",
+                            mfc=face, color=color, capsize=4, ms=7)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{frame.attrs.get('metric', 'cost')} relative to the base network (log scale)")
+    ax.set_ylabel("mIoU (%)")
+    ax.set_title(title or f"Scaling curves per method; target {frame.attrs.get('target', '?'):g}x: "
+                          f"open = predicted, filled = measured")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
     return _save(fig, stem)
 
 

@@ -20,7 +20,7 @@ from scaler.errors import ScalerError
 from scaler.vocabulary import EVALUATIONS, METHOD_LABELS, METHODS, RECORD_STATUSES, RUN_TO_RECORD_STATUS, choices_text
 
 __all__ = [
-    "COLUMNS", "METHOD_ORDER", "PAPER_NAMES", "MANIFEST", "collect", "records_from_study",
+    "COLUMNS", "METHOD_ORDER", "PAPER_NAMES", "MANIFEST", "SWEEP_MANIFEST", "collect", "records_from_study",
     "records_from_runs", "records_from_reproduce",
 ]
 
@@ -30,6 +30,8 @@ METHOD_ORDER = METHODS + ("unknown",)
 PAPER_NAMES = {**METHOD_LABELS, "unknown": "run"}
 #: The file a reproduce folder keeps its networks, factors and runs in.
 MANIFEST = "reproduce.json"
+#: The same for a sweep folder (scaler.report._sweep).
+SWEEP_MANIFEST = "sweep.json"
 
 #: The tidy record's columns. gmacs/gflops/params_m are the same counts in display units (FLOPs = 2 x MACs).
 COLUMNS = (
@@ -316,13 +318,14 @@ def records_from_runs(run_dirs: Sequence[str | Path], evaluation: str = "best") 
     return _finish(rows, ", ".join(map(str, dirs)) if len(dirs) <= 3 else f"{len(dirs)} run dirs", evaluation)
 
 
-def records_from_reproduce(folder: str | Path, evaluation: str = "best") -> pd.DataFrame:
-    """A `reproduce` output folder: the runs its manifest lists (missing ones shown as not finished)."""
+def records_from_reproduce(folder: str | Path, evaluation: str = "best",
+                           manifest_name: str = MANIFEST) -> pd.DataFrame:
+    """A `reproduce` (or `sweep`) output folder: the runs its manifest lists (missing ones shown as not finished)."""
     folder = Path(folder)
-    manifest = _read_json(folder / MANIFEST)
+    manifest = _read_json(folder / manifest_name)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("runs"), list):
-        raise ScalerError(f"{str(folder / MANIFEST)!r} is missing or malformed; valid: a folder written by "
-                          f"`scaler reproduce`")
+        raise ScalerError(f"{str(folder / manifest_name)!r} is missing or malformed; valid: a folder written by "
+                          f"`scaler reproduce` or `scaler sweep`")
     rows = []
     for run in manifest["runs"]:
         run = {**run, "method": run.get("method", run.get("rule"))}  # "rule": manifests of scaler 0.1
@@ -375,8 +378,9 @@ def collect(source: str | Path | Sequence[str | Path], study_name: str | None = 
             if not path.is_file():
                 raise ScalerError(f"study file {text!r} does not exist; valid: an existing study TOML")
             return _study_from_toml(path, study_name, evaluation)
-        if (path / MANIFEST).is_file():
-            return records_from_reproduce(path, evaluation)
+        for name in (MANIFEST, SWEEP_MANIFEST):
+            if (path / name).is_file():
+                return records_from_reproduce(path, evaluation, name)
         if path.is_dir() and not _is_run_dir(path):
             children = sorted(p for p in path.iterdir() if p.is_dir() and _is_run_dir(p))
             if not children and (path / "runs").is_dir():

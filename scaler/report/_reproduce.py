@@ -9,27 +9,25 @@ runs are skipped and a killed one resumes from its last epoch, so a killed repro
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scaler.complexity import complexity
-from scaler.data import make_dataset
 from scaler.errors import ScalerError
 from scaler.families import base_spec
 from scaler.report._records import MANIFEST, records_from_reproduce
 from scaler.report._report import write_report
+from scaler.report._runs import (
+    SPEED_ONLY, check_run_dir, dataset_classes, read_manifest, seed_list, train_config, train_runs, write_manifest,
+)
 from scaler.rules import Factors, factors_text
 from scaler.scaling import ScalingOptions
 from scaler.solver import cost_values, fits, scale
 from scaler.spec import NetSpec
-from scaler.train import TrainConfig, load_run, train
-from scaler.vocabulary import FINAL_RUN_STATUSES
+from scaler.train import TrainConfig
 
 __all__ = [
     "PAPER_NETWORKS", "PAPER_FACTORS", "PAPER_REFERENCE", "ReproNetwork", "ReproducePlan", "reproduce_networks",
@@ -119,23 +117,6 @@ def reproduce_networks(base: NetSpec, budget: str = "params=2x", solve: bool = F
     return networks
 
 
-def _seeds(seeds: int | Sequence[int]) -> list[int]:
-    """--seeds 3 means seeds 0, 1, 2; a list is taken as is."""
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise ScalerError(f"seeds must be >= 1, got {seeds=}")
-        return list(range(seeds))
-    values = [int(s) for s in seeds]
-    if not values or len(set(values)) != len(values) or min(values) < 0:
-        raise ScalerError(f"seeds must be distinct integers >= 0, got {seeds=}")
-    return values
-
-
-def _dataset_classes(data: str, data_root: str | None, data_options: dict[str, Any]) -> int:
-    """The number of classes of a dataset (built once: shapes is generated, the others decoded)."""
-    return make_dataset(data, "val", data_root, **data_options).num_classes
-
-
 def _networks_markdown(networks: list[ReproNetwork], base: NetSpec, budget: str, depth_policy: str) -> str:
     """networks.md: which factors each network used and its params ratio to the Baseline."""
     lines = [f"# Networks ({networks[0].factor_source} factors; budget {budget}; {depth_policy} depth rounding)", "",
@@ -153,13 +134,6 @@ def _networks_markdown(networks: list[ReproNetwork], base: NetSpec, budget: str,
                      f"{'yes' if n.within_budget else 'NO'} | {paper} |")
     notes = [f"- {n.name}: {n.note}" for n in networks if n.note]
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
-
-
-def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    """Write reproduce.json through a temporary file, so a kill never leaves it torn."""
-    tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(out / MANIFEST)
 
 
 @dataclass(frozen=True)
@@ -184,12 +158,6 @@ class ReproducePlan:
         return next(n for n in self.networks if n.name == name)
 
 
-def _train_config(data: str, data_root: str | None, settings: dict[str, Any]) -> TrainConfig:
-    """The training config every run shares (seed set per run); unknown or bad keys name the valid ones."""
-    return TrainConfig.from_dict({"data": data, **({"data_root": data_root} if data_root is not None else {}),
-                                  **settings})
-
-
 def plan_reproduce(
     data: str,
     out: str | Path,
@@ -212,15 +180,15 @@ def plan_reproduce(
     anything is written; runs that a narrower earlier call of the same settings planned stay listed.
     """
     out = Path(out)
-    seed_list = _seeds(seeds)
+    seeds_used = seed_list(seeds)
     names = list(networks or PAPER_NETWORKS)
     unknown = [n for n in names if n not in PAPER_NETWORKS]
     if unknown:
         raise ScalerError(f"unknown network(s) {unknown}; valid: {', '.join(PAPER_NETWORKS)}")
     settings = dict(train_settings or {})
-    config = _train_config(data, data_root, settings)
+    config = train_config(data, data_root, settings)
     options: dict[str, Any] = {"width": base_width,
-                               "classes": _dataset_classes(data, config.data_root, dict(config.data_options))}
+                               "classes": dataset_classes(data, config.data_root, dict(config.data_options))}
     if input_size is not None:
         options["input_size"] = tuple(input_size)
     base = base_spec(family, **options)
@@ -230,56 +198,28 @@ def plan_reproduce(
     expected = json.loads(json.dumps(config.to_dict()))  # as config.json holds it (tuples become lists)
     runs = [{"network": n.name, "method": n.method, "factors": n.factors.as_dict(), "seed": seed,
              "run_dir": f"runs/{n.name}-seed{seed}", "spec": n.spec.to_dict(), "status": None, "fail_reason": ""}
-            for seed in seed_list for n in chosen.values()]
+            for seed in seeds_used for n in chosen.values()]
     for run in runs:  # before writing anything: a folder of another experiment is an error, not a resume
-        explicit = {k: expected[k] for k in settings if k not in _SPEED_ONLY}
-        _check_run_dir(out / run["run_dir"], chosen[run["network"]].spec, {**explicit, "seed": run["seed"]})
+        explicit = {k: expected[k] for k in settings if k not in SPEED_ONLY}
+        check_run_dir(out / run["run_dir"], chosen[run["network"]].spec, {**explicit, "seed": run["seed"]})
     train_record = {k: v for k, v in config.to_dict().items() if k != "seed"}
-    previous = _read_manifest(out) or {}
+    previous = read_manifest(out, MANIFEST) or {}
     if previous.get("train") == train_record:  # runs of the same settings a narrower call left out stay
         mine = {r["run_dir"] for r in runs}
         runs += [r for r in previous.get("runs", []) if r.get("run_dir") not in mine]
     manifest = {"base_spec": base.to_dict(), "budget": budget, "tolerance": tolerance,
-                "factor_source": "solved" if solve else "paper", "depth_policy": depth_policy, "seeds": seed_list,
+                "factor_source": "solved" if solve else "paper", "depth_policy": depth_policy, "seeds": seeds_used,
                 "train": train_record, "networks": [n.as_dict() for n in six], "runs": runs}
     out.mkdir(parents=True, exist_ok=True)
     (out / "networks.md").write_text(_networks_markdown(six, base, budget, depth_policy))
-    _write_manifest(out, manifest)
-    return ReproducePlan(out, base, tuple(six), config, tuple(seed_list), tuple(names), manifest)
+    write_manifest(out, manifest, MANIFEST)
+    return ReproducePlan(out, base, tuple(six), config, tuple(seeds_used), tuple(names), manifest)
 
 
 def run_reproduce(plan: ReproducePlan, progress: bool = False, log: Callable[[str], None] | None = None) -> None:
-    """Train the plan's runs in order, skipping finished ones and resuming killed ones; record each outcome.
-
-    One failing run must not lose the others: its error is recorded in the manifest (and the full
-    traceback in runs/NAME-seedS.error.txt) and the next run starts. Ctrl-C stops at once.
-    """
-    log = log or (lambda line: None)
-    todo = plan.todo()
-    for index, run in enumerate(todo, 1):
-        network = plan.network(run["network"])
-        run_dir = plan.out / run["run_dir"]
-        where = f"[{index}/{len(todo)}] {run['network']} seed {run['seed']}"
-        finished = _finished_status(run_dir)
-        if finished is not None:
-            log(f"{where}: {finished} before, skipped ({run_dir})")
-            continue
-        log(f"{where}: training {network.params / 1e6:.2f}M params at "
-            f"{'x'.join(map(str, network.spec.input_size))} -> {run_dir}")
-        try:
-            result = train(network.spec, dataclasses.replace(plan.config, seed=run["seed"]), run_dir,
-                           progress=progress)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # one failing network must not lose the others: recorded, reported
-            run.update(status="failed", fail_reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
-            log(f"{where}: FAILED: {run['fail_reason']}")
-            (plan.out / "runs").mkdir(exist_ok=True)
-            (plan.out / "runs" / f"{run_dir.name}.error.txt").write_text(traceback.format_exc())
-        else:
-            best = getattr(result, "best", None) or {}
-            log(f"{where}: {result.status}, best mIoU {100 * float(best.get('miou', math.nan)):.2f}%")
-        _write_manifest(plan.out, plan.manifest)
+    """Train the plan's runs in order, skipping finished ones and resuming killed ones; record each outcome."""
+    train_runs(plan.out, plan.todo(), {n.name: n.spec for n in plan.networks}, plan.config,
+               lambda: write_manifest(plan.out, plan.manifest, MANIFEST), progress, log)
 
 
 def reproduce(
@@ -334,44 +274,3 @@ def reproduce(
     return write_report(records_from_reproduce(plan.out), plan.out)
 
 
-#: Training settings that change speed, never the numbers (as the trainer allows on resume).
-_SPEED_ONLY = ("device", "num_workers", "timing_warmup_steps", "compile")
-
-
-def _check_run_dir(run_dir: Path, spec: NetSpec, settings: dict[str, Any]) -> None:
-    """A ScalerError when `run_dir` holds a run of another network or with other explicit settings."""
-    if not (run_dir / "spec.json").is_file():
-        return
-    try:
-        saved_spec = NetSpec.from_json((run_dir / "spec.json").read_text())
-        saved = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return  # unreadable: the trainer starts it over or names the problem
-    diff = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in settings.items() if saved.get(k) != v]
-    if saved_spec != spec:
-        diff.insert(0, "a different network (spec.json)")
-    if diff:
-        raise ScalerError(f"{run_dir} holds a run with {', '.join(diff)}; valid: the same reproduce settings "
-                          f"to resume, or another --out")
-
-
-def _finished_status(run_dir: Path) -> str | None:
-    """The status of a run that needs no more training (completed, early_stopped, diverged, pruned), else None.
-
-    A run killed mid-way has metrics.json with status "running" or "interrupted": `train` resumes it.
-    """
-    if not (run_dir / "metrics.json").is_file():
-        return None
-    try:
-        status = load_run(run_dir).status
-    except ScalerError:
-        return None
-    return status if status in FINAL_RUN_STATUSES else None
-
-
-def _read_manifest(out: Path) -> dict[str, Any] | None:
-    """The previous reproduce.json of `out`, if any."""
-    try:
-        return json.loads((out / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
