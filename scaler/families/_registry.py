@@ -127,7 +127,7 @@ def check_options(spec: NetSpec, choices: Mapping[str, tuple[Any, ...]], free: t
         raise SpecError(f"unknown {spec.family} option(s) {sorted(unknown)}; valid: {sorted((*choices, *free))}")
     for name, valid in choices.items():
         if name in opts:
-            check_choice(f"{spec.family} {name}", opts[name], valid)
+            check_choice(name, opts[name], valid)
     return {**(defaults or {}), **opts}
 
 

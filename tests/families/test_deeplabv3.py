@@ -10,8 +10,7 @@ from tests.families.contract import FamilyContract
 
 class TestDeepLabV3(FamilyContract):
     family = "deeplabv3"
-    variants = {"v3": {"encoder": "resnet50", "classes": 21}, "paper": {"preset": "paper"},
-                "v3+max": {"encoder": "resnet18", "fusion_attention": "max"}}
+    variants = {"v3": {"encoder": "resnet50", "classes": 21}, "paper": {"preset": "paper"}}
     bad_option = ("encoder", "resnet99", ("resnet18", "resnet50"))
 
 

@@ -18,15 +18,15 @@ RESNET50_PARAMS = 23_508_032
 
 class TestEDNet(FamilyContract):
     family = "ednet"
-    variants = {"paper": {"preset": "paper"}, **{f"no-{s}": {s: False} for s in SWITCHES},
-                "resnet18+avgmax": {"encoder": "resnet18", "fusion_attention": "avgmax"}}
+    variants = {"paper": {"preset": "paper"}, **{f"no-{s}": {s: False} for s in SWITCHES[:3]},
+                "no-brm+resnet18+avgmax": {"brm": False, "encoder": "resnet18", "fusion_attention": "avgmax"}}
     bad_option = ("encoder", "resnet99", ("resnet18", "resnet50"))
 
 
 class TestFCNResNet(FamilyContract):
     family = "fcn_resnet"
-    variants = {"paper": {"preset": "paper"}, "+sim+gpm": {"sim": True, "gpm": True},
-                "resnet18+max": {"encoder": "resnet18", "fusion_attention": "max"}}
+    variants = {"paper": {"preset": "paper"},
+                "+sim+gpm+resnet18+max": {"sim": True, "gpm": True, "encoder": "resnet18", "fusion_attention": "max"}}
     bad_option = ("sim", "yes", ("True", "False"))
 
 

@@ -9,15 +9,15 @@ from tests.families.contract import FamilyContract, numel
 
 class TestFPN(FamilyContract):
     family = "fpn"
-    variants = {"resnet50": {"encoder": "resnet50", "classes": 21}, "paper": {"preset": "paper"},
-                "resnet18+max": {"encoder": "resnet18", "fusion_attention": "max", "classes": 21}}
+    variants = {"resnet18+max": {"encoder": "resnet18", "fusion_attention": "max", "classes": 21},
+                "paper": {"preset": "paper"}}
     bad_option = ("encoder", "vgg16", ("resnet18", "resnet50"))
 
 
 class TestUperNet(FamilyContract):
     family = "upernet"
-    variants = {"resnet50": {"encoder": "resnet50", "classes": 21}, "paper": {"preset": "paper"},
-                "resnet18+avgmax": {"encoder": "resnet18", "fusion_attention": "avgmax", "classes": 21}}
+    variants = {"resnet18+avgmax": {"encoder": "resnet18", "fusion_attention": "avgmax", "classes": 21},
+                "paper": {"preset": "paper"}}
     bad_option = ("fusion_attention", "mean", ("avg", "max", "avgmax"))
 
 
