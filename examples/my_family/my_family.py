@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from scaler.families import ConvBNReLU, Family, SegmentationNet, check_options, check_stages, resize
+from scaler.families import ConvBNReLU, Family, SegmentationNet, check_options, check_stages, collect, resize
 from scaler.spec import NetSpec, StageSpec
 
 
@@ -57,11 +57,7 @@ class Encoder(nn.Module):
         self.out_channels = tuple(s.width for s in spec.encoder)  # the contract the decoder reads
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return features
+        return collect(self.stages, x)
 
     @classmethod
     def cost(cls, sheet: Any, spec: NetSpec) -> list[tuple[int, tuple[int, int]]]:

@@ -11,7 +11,7 @@ from scaler.families._registry import (
     get_family, load_plugins, register, validate,
 )
 from scaler.families._blocks import (
-    ASPP, ATTENTION_MODES, AttentionFusion, ConvBNReLU, PoolBranch, SqueezeExcite, init_weights, resize,
+    ASPP, ATTENTION_MODES, AttentionFusion, ConvBNReLU, PoolBranch, SqueezeExcite, collect, init_weights, resize,
 )
 from scaler.families._base import SegmentationNet
 from scaler.families import deeplabv3, ednet, fcn_vgg, fpn, unet  # noqa: F401  (register the built-in families)
@@ -19,5 +19,6 @@ from scaler.families import deeplabv3, ednet, fcn_vgg, fpn, unet  # noqa: F401  
 __all__ = [
     "Family", "FAMILIES", "ENTRY_POINT_GROUP", "SegmentationNet", "register", "get_family", "families",
     "load_plugins", "base_spec", "build", "check_choice", "check_options", "check_stages", "validate",
-    "ASPP", "ATTENTION_MODES", "AttentionFusion", "ConvBNReLU", "PoolBranch", "SqueezeExcite", "init_weights", "resize",
+    "ASPP", "ATTENTION_MODES", "AttentionFusion", "ConvBNReLU", "PoolBranch", "SqueezeExcite", "collect", "init_weights",
+    "resize",
 ]

@@ -20,7 +20,7 @@ from scaler.families._registry import check_choice
 
 __all__ = [
     "HW", "ATTENTION_MODES", "ConvBNReLU", "SqueezeExcite", "PoolBranch", "ASPP", "AttentionFusion",
-    "attention_macs", "check_rates", "pool_out", "init_weights", "resize",
+    "attention_macs", "check_rates", "collect", "pool_out", "init_weights", "resize",
 ]
 
 HW = tuple[int, int]
@@ -52,6 +52,15 @@ def resize(x: torch.Tensor, size: Any, mode: str = "bilinear") -> torch.Tensor:
     if mode == "nearest":
         return F.interpolate(x, size=size, mode="nearest")
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def collect(stages: Any, x: torch.Tensor) -> list[torch.Tensor]:
+    """Run `x` through `stages` in turn and return every stage's output (an encoder's features)."""
+    outputs = []
+    for stage in stages:
+        x = stage(x)
+        outputs.append(x)
+    return outputs
 
 
 def check_rates(rates: Any) -> tuple[int, ...]:

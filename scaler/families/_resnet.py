@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from scaler.errors import SpecError
-from scaler.families._blocks import HW, pool_out
+from scaler.families._blocks import HW, collect, pool_out
 from scaler.families._registry import check_choice
 from scaler.rounding import make_divisible
 from scaler.spec import NetSpec, StageSpec
@@ -223,11 +223,7 @@ class ResNetEncoder(nn.Module):
         self.out_channels: tuple[int, ...] = tuple(s.width for s in spec.encoder)
 
     def forward(self, x: torch.Tensor) -> list[Any]:
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return features
+        return collect(self.stages, x)
 
     @classmethod
     def cost(cls, sheet: Any, spec: NetSpec) -> list[tuple[int, HW]]:

@@ -29,6 +29,7 @@ Where the paper is vague, the choices:
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -37,7 +38,9 @@ from torch import nn
 
 from scaler.errors import SpecError
 from scaler.families._base import SegmentationNet
-from scaler.families._blocks import ATTENTION_MODES, HW, AttentionFusion, ConvBNReLU, PoolBranch, SqueezeExcite, resize
+from scaler.families._blocks import (
+    ATTENTION_MODES, HW, AttentionFusion, ConvBNReLU, PoolBranch, SqueezeExcite, collect, resize,
+)
 from scaler.families._registry import Family, check_options, check_stages, register
 from scaler.families._resnet import RESNETS, ResNetEncoder, check_resnet, resnet_stages
 from scaler.rounding import make_divisible
@@ -56,33 +59,26 @@ DEFAULTS = {"ednet": {"fusion_attention": "none", **{s: True for s in SWITCHES}}
             "fcn_resnet": {"fusion_attention": "none", **{s: False for s in SWITCHES}}}
 
 
-def _spec(family: str, encoder: str, classes: int, in_channels: int, input_size: tuple[int, int],
-          decoder_width: int, width: int, switches: dict[str, Any], fusion_attention: str) -> NetSpec:
-    """A spec of the EDNet builder under `family`'s name."""
-    stages = resnet_stages(encoder, width)
-    decoder = tuple(StageSpec(1, decoder_width, "fusion", 1 if j == 0 else 2) for j in range(len(stages)))
-    spec = NetSpec(family, in_channels, classes, input_size, stages, decoder,
-                   {"encoder": encoder, "fusion_attention": fusion_attention, **switches})
-    check_ednet(spec)
-    return spec
-
-
 def ednet_spec(encoder: str = "resnet50", classes: int = 21, in_channels: int = 3,
                input_size: tuple[int, int] = (512, 512), decoder_width: int = DECODER_WIDTH, width: int = 64,
                sim: bool = True, gpm: bool = True, ffm: bool = True, brm: bool = True,
                fusion_attention: str = "none") -> NetSpec:
     """The base EDNet: a ResNet of base `width` (its stem's) with SIM and GPM, four decoder stages of `decoder_width`."""
-    return _spec("ednet", encoder, classes, in_channels, input_size, decoder_width, width,
-                 {"sim": sim, "gpm": gpm, "ffm": ffm, "brm": brm}, fusion_attention)
+    stages = resnet_stages(encoder, width)
+    decoder = tuple(StageSpec(1, decoder_width, "fusion", 1 if j == 0 else 2) for j in range(len(stages)))
+    spec = NetSpec("ednet", in_channels, classes, input_size, stages, decoder,
+                   {"encoder": encoder, "fusion_attention": fusion_attention, "sim": sim, "gpm": gpm, "ffm": ffm,
+                    "brm": brm})
+    check_ednet(spec)
+    return spec
 
 
-def fcn_resnet_spec(encoder: str = "resnet50", classes: int = 21, in_channels: int = 3,
-                    input_size: tuple[int, int] = (512, 512), decoder_width: int = DECODER_WIDTH, width: int = 64,
-                    sim: bool = False, gpm: bool = False, ffm: bool = False, brm: bool = False,
-                    fusion_attention: str = "none") -> NetSpec:
-    """The base FCN-ResNet50 of the EDNet paper: EDNet with every module off (switch one on for an ablation row)."""
-    return _spec("fcn_resnet", encoder, classes, in_channels, input_size, decoder_width, width,
-                 {"sim": sim, "gpm": gpm, "ffm": ffm, "brm": brm}, fusion_attention)
+def fcn_resnet_spec(**options: Any) -> NetSpec:
+    """The base FCN-ResNet50 of the EDNet paper: `ednet_spec`'s network with every module off by default
+    (switch one on for an ablation row); same options."""
+    spec = replace(ednet_spec(**{**{s: False for s in SWITCHES}, **options}), family="fcn_resnet")
+    check_ednet(spec)
+    return spec
 
 
 def check_ednet(spec: NetSpec) -> dict[str, Any]:
@@ -142,11 +138,7 @@ class SpatialBranch(nn.Module):
         self.out_channels = tuple(c + w for c, w in _spatial_inputs(cin, widths))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outputs = []
-        for block in self.blocks:
-            x = block(x)
-            outputs.append(x)
-        return outputs
+        return collect(self.blocks, x)
 
     @staticmethod
     def cost(sheet: Any, key: str, hw: HW, cin: int, widths: tuple[int, ...]) -> list[tuple[int, HW]]:

@@ -15,7 +15,7 @@ from torch import nn
 
 from scaler.errors import SpecError
 from scaler.families._base import SegmentationNet
-from scaler.families._blocks import ATTENTION_MODES, HW, AttentionFusion
+from scaler.families._blocks import ATTENTION_MODES, HW, AttentionFusion, collect
 from scaler.families._registry import Family, check_choice, check_options, register
 from scaler.spec import NetSpec, StageSpec
 
@@ -138,11 +138,7 @@ class Encoder(nn.Module):
         self.out_channels = tuple(s.width for s in spec.encoder)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return features
+        return collect(self.stages, x)
 
     @classmethod
     def cost(cls, sheet: Any, spec: NetSpec) -> list[tuple[int, HW]]:
