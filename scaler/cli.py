@@ -94,12 +94,12 @@ def inspect(spec_file: Path = typer.Argument(..., help="A spec JSON file (from `
 
 @app.command()
 def families() -> None:
-    """List the registered model families."""
-    from scaler.families import FAMILIES, get_family
+    """List the registered model families (installed plug-ins included) and their presets."""
+    from scaler.families import families as registered
 
-    get_family("unet")  # loads the built-in families
-    for name, fam in sorted(FAMILIES.items()):
-        typer.echo(f"{name:12s} {fam.description}")
+    for name, fam in registered().items():
+        presets = f" [presets: {', '.join(sorted(fam.presets))}]" if fam.presets else ""
+        typer.echo(f"{name:12s} {fam.description}{presets}")
 
 
 from scaler.commands import register_all  # noqa: E402  (after the core commands, so --help lists them first)

@@ -1,7 +1,9 @@
-"""Building blocks shared by the literature families, each with its analytic cost next to its module.
+"""Building blocks shared by the families, each carrying its analytic cost next to its forward.
 
-Every block comes as a module plus a `*_cost` function that records the same layers in a CostSheet
-under the same stage key; the family contract tests check the two agree layer for layer.
+A block's `cost(sheet, key, hw, <its __init__ arguments>)` records in a CostSheet, under the stage
+key, exactly the layers its `__init__` makes, and returns the (H, W) of its output; a family's
+count is the composition of its blocks' costs (scaler.families._base), and the contract tests check
+it against the built module layer kind by layer kind, per stage.
 """
 from __future__ import annotations
 
@@ -15,29 +17,16 @@ from torch import nn
 from scaler.cost import CountedOp
 from scaler.errors import SpecError
 from scaler.families._registry import check_choice
-from scaler.spec import NetSpec
 
 __all__ = [
-    "ATTENTION_MODES", "ConvBNReLU", "SqueezeExcite", "ASPP", "AttentionFusion", "check_options",
-    "conv_bn_cost", "se_cost", "aspp_cost", "attention_cost", "attention_macs", "pool_out", "init_weights",
+    "HW", "ATTENTION_MODES", "ConvBNReLU", "SqueezeExcite", "PoolBranch", "ASPP", "AttentionFusion",
+    "attention_macs", "check_rates", "collect", "pool_out", "init_weights", "resize",
 ]
 
 HW = tuple[int, int]
 
 #: Pooling of the attention fusion module: "none" switches it off.
 ATTENTION_MODES = ("none", "avg", "max", "avgmax")
-
-
-def check_options(spec: NetSpec, choices: dict[str, tuple[Any, ...]], free: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The spec's options after checking every name is known and every choice-valued one is valid."""
-    opts = spec.opts
-    unknown = set(opts) - set(choices) - set(free)
-    if unknown:
-        raise SpecError(f"unknown {spec.family} option(s) {sorted(unknown)}; valid: {sorted((*choices, *free))}")
-    for name, valid in choices.items():
-        if name in opts:
-            check_choice(f"{spec.family} {name}", opts[name], valid)
-    return opts
 
 
 def pool_out(hw: HW, k: int, stride: int, padding: int) -> HW:
@@ -56,20 +45,48 @@ def init_weights(module: nn.Module, mode: str = "fan_out") -> None:
         nn.init.zeros_(module.bias)
 
 
-class ConvBNReLU(nn.Sequential):
-    """k x k conv (no bias: BN follows) + BN + ReLU, padded to keep the size at stride 1."""
+def resize(x: torch.Tensor, size: Any, mode: str = "bilinear") -> torch.Tensor:
+    """`x` resized to `size` (H, W): bilinear without corner alignment, or nearest."""
+    if x.is_meta:  # a meta tensor is only a shape; its interpolation would run a slow Python decomposition
+        return x.new_empty((*x.shape[:-2], *size))
+    if mode == "nearest":
+        return F.interpolate(x, size=size, mode="nearest")
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
-    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1) -> None:
-        super().__init__(nn.Conv2d(cin, cout, k, stride, dilation * (k // 2), dilation, bias=False),
+
+def collect(stages: Any, x: torch.Tensor) -> list[torch.Tensor]:
+    """Run `x` through `stages` in turn and return every stage's output (an encoder's features)."""
+    outputs = []
+    for stage in stages:
+        x = stage(x)
+        outputs.append(x)
+    return outputs
+
+
+def check_rates(rates: Any) -> tuple[int, ...]:
+    """ASPP dilation rates: a non-empty tuple of integers >= 1."""
+    if not isinstance(rates, tuple) or not rates or not all(
+            isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in rates):
+        raise SpecError(f"aspp_rates must be a non-empty list of integers >= 1, got {rates!r}")
+    return rates
+
+
+class ConvBNReLU(nn.Sequential):
+    """k x k conv + BN + ReLU, padded to keep the size at stride 1; no conv bias unless asked
+    (BN cancels it; torchvision's vgg16_bn has one, so VGG units keep it to load its weights)."""
+
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1,
+                 bias: bool = False) -> None:
+        super().__init__(nn.Conv2d(cin, cout, k, stride, dilation * (k // 2), dilation, bias=bias),
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
-
-def conv_bn_cost(sheet: Any, key: str, hw: HW, cin: int, cout: int, k: int = 3, stride: int = 1,
-                 dilation: int = 1) -> HW:
-    """Cost of a ConvBNReLU; returns its output (H, W)."""
-    out = sheet.conv(key, hw, cin, cout, k, stride, dilation=dilation)
-    sheet.norm(key, cout)
-    return out
+    @staticmethod
+    def cost(sheet: Any, key: str, hw: HW, cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1,
+             bias: bool = False) -> HW:
+        """Its conv and BN; returns the output (H, W)."""
+        out = sheet.conv(key, hw, cin, cout, k, stride, dilation=dilation, bias=bias)
+        sheet.norm(key, cout)
+        return out
 
 
 def _hidden(channels: int, reduction: int) -> int:
@@ -90,51 +107,38 @@ class SqueezeExcite(nn.Module):
         weights = self.up(F.relu(self.down(F.adaptive_avg_pool2d(x, 1))))
         return x * torch.sigmoid(weights)
 
+    @staticmethod
+    def cost(sheet: Any, key: str, hw: HW, channels: int, reduction: int = 16) -> HW:
+        """Its two 1x1 convs, which run on the pooled 1x1 map; the output keeps `hw`."""
+        hidden = _hidden(channels, reduction)
+        sheet.conv(key, (1, 1), channels, hidden, 1, bias=True)
+        sheet.conv(key, (1, 1), hidden, channels, 1, bias=True)
+        return hw
 
-def se_cost(sheet: Any, key: str, channels: int, reduction: int = 16) -> None:
-    """Cost of a SqueezeExcite (its 1x1 convs run on the pooled 1x1 map)."""
-    hidden = _hidden(channels, reduction)
-    sheet.conv(key, (1, 1), channels, hidden, 1, bias=True)
-    sheet.conv(key, (1, 1), hidden, channels, 1, bias=True)
 
+class PoolBranch(nn.Module):
+    """Average-pool to `size` x `size`, 1x1 conv (bias), ReLU, back to the input's size: ASPP's image
+    pooling and EDNet's global pooling module (size 1, a broadcast), a PPM branch (bilinear).
 
-class ImagePool(nn.Module):
-    """ASPP's image-level branch: global average pool, 1x1 conv, ReLU, broadcast back to the map size.
-
-    The 1x1 conv has a bias and no BatchNorm: BN over a 1x1 map fails in training at batch size 1.
+    The conv has a bias and no BatchNorm: BN over a 1x1 map fails in training at batch size 1.
     """
 
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, size: int = 1) -> None:
         super().__init__()
+        self.size = size
         self.conv = nn.Conv2d(cin, cout, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = F.relu(self.conv(F.adaptive_avg_pool2d(x, 1)))
-        return pooled.expand(-1, -1, *x.shape[-2:])
+        pooled = F.relu(self.conv(F.adaptive_avg_pool2d(x, self.size)))
+        if self.size == 1:
+            return pooled.expand(-1, -1, *x.shape[-2:])
+        return resize(pooled, x.shape[-2:])
 
-
-class ASPP(nn.Module):
-    """Atrous spatial pyramid pooling (DeepLabV3): a 1x1 branch, one 3x3 branch per rate, an image-level
-    branch, concatenated and projected by a 1x1 conv to `width`."""
-
-    def __init__(self, cin: int, width: int, rates: tuple[int, ...]) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList([ConvBNReLU(cin, width, 1),
-                                       *(ConvBNReLU(cin, width, 3, dilation=r) for r in rates)])
-        self.pool = ImagePool(cin, width)
-        self.project = ConvBNReLU(width * (len(rates) + 2), width, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(torch.cat([*(b(x) for b in self.branches), self.pool(x)], dim=1))
-
-
-def aspp_cost(sheet: Any, key: str, hw: HW, cin: int, width: int, rates: tuple[int, ...]) -> None:
-    """Cost of an ASPP at feature size `hw`."""
-    conv_bn_cost(sheet, key, hw, cin, width, 1)
-    for rate in rates:
-        conv_bn_cost(sheet, key, hw, cin, width, 3, dilation=rate)
-    sheet.conv(key, (1, 1), cin, width, 1, bias=True)
-    conv_bn_cost(sheet, key, hw, width * (len(rates) + 2), width, 1)
+    @staticmethod
+    def cost(sheet: Any, key: str, hw: HW, cin: int, cout: int, size: int = 1) -> HW:
+        """Its conv on the pooled map; the output has the input's `hw`."""
+        sheet.conv(key, (size, size), cin, cout, 1, bias=True)
+        return hw
 
 
 class AttentionFusion(CountedOp):
@@ -154,10 +158,19 @@ class AttentionFusion(CountedOp):
         super().__init__()
         self.mode = check_choice("fusion_attention", mode, ATTENTION_MODES[1:])
 
+    @classmethod
+    def make(cls, mode: str) -> nn.Module:
+        """The attention for `mode`, or the identity when it is "none"."""
+        return nn.Identity() if mode == "none" else cls(mode)
+
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         flat = u.flatten(2)  # N, C, HW
-        pooled = {"avg": lambda: flat.mean(2), "max": lambda: flat.amax(2),
-                  "avgmax": lambda: flat.mean(2) + flat.amax(2)}[self.mode]()
+        if self.mode == "avg":
+            pooled = flat.mean(2)
+        elif self.mode == "max":
+            pooled = flat.amax(2)
+        else:
+            pooled = flat.mean(2) + flat.amax(2)
         similarity = torch.einsum("nc,ncp->np", pooled, flat) / math.sqrt(u.shape[1])
         attention = torch.softmax(similarity, dim=1) * flat.shape[2]
         return u * attention.view(u.shape[0], 1, *u.shape[2:])
@@ -166,12 +179,45 @@ class AttentionFusion(CountedOp):
         """(MACs, activations) for one image: C*H*W and H*W."""
         return attention_macs(x.shape[1], tuple(x.shape[-2:]))
 
+    @classmethod
+    def cost(cls, sheet: Any, key: str, hw: HW, channels: int, mode: str) -> HW:
+        """Its declared MACs and activations on a `channels` x `hw` feature (nothing when `mode` is "none")."""
+        if mode != "none":
+            sheet.op(key, cls.kind, *attention_macs(channels, hw))
+        return hw
+
 
 def attention_macs(channels: int, hw: HW) -> tuple[int, int]:
     """The attention fusion's (MACs, activations) on a C x H x W feature: C*H*W and H*W."""
     return channels * hw[0] * hw[1], hw[0] * hw[1]
 
 
-def attention_cost(sheet: Any, key: str, channels: int, hw: HW) -> None:
-    """Cost of an AttentionFusion on a `channels` x `hw` feature."""
-    sheet.op(key, AttentionFusion.kind, *attention_macs(channels, hw))
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling (DeepLabV3): a 1x1 branch, one 3x3 branch per rate, an image-level
+    branch, concatenated and projected by a 1x1 conv to `width`.
+
+    `attention` attends the concatenation before the projection: the fusion that the image-level
+    branch's upsampling precedes (that map itself is constant, where the attention is the identity).
+    """
+
+    def __init__(self, cin: int, width: int, rates: tuple[int, ...], attention: str = "none") -> None:
+        super().__init__()
+        self.branches = nn.ModuleList([ConvBNReLU(cin, width, 1),
+                                       *(ConvBNReLU(cin, width, 3, dilation=r) for r in rates)])
+        self.pool = PoolBranch(cin, width)
+        self.attention = AttentionFusion.make(attention)
+        self.project = ConvBNReLU(width * (len(rates) + 2), width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(self.attention(torch.cat([*(b(x) for b in self.branches), self.pool(x)], dim=1)))
+
+    @staticmethod
+    def cost(sheet: Any, key: str, hw: HW, cin: int, width: int, rates: tuple[int, ...],
+             attention: str = "none") -> HW:
+        """Its branches, the image-level branch, the attention and the projection."""
+        ConvBNReLU.cost(sheet, key, hw, cin, width, 1)
+        for rate in rates:
+            ConvBNReLU.cost(sheet, key, hw, cin, width, 3, dilation=rate)
+        PoolBranch.cost(sheet, key, hw, cin, width)
+        AttentionFusion.cost(sheet, key, hw, width * (len(rates) + 2), attention)
+        return ConvBNReLU.cost(sheet, key, hw, width * (len(rates) + 2), width, 1)

@@ -6,8 +6,10 @@ Accepted key names, tried in this order:
    (DataParallel); a file holding {"state_dict": ...} or {"model": ...} is unwrapped;
 2. torchvision names, through the encoder's `torchvision_key(name)` map: ResNet-18/34/50/101
    (`conv1`, `bn1` -> stage 0's stem; `layerN.B.*` -> `stages.N-1.blocks.B.*`; `fc.*` ignored) and
-   vgg16_bn (`features.K.*` -> the 13 conv+BN units; `classifier.*` ignored). The 5 strided convs
-   that replace VGG's pooling have no torchvision counterpart: load vgg16_bn with strict=False.
+   vgg16_bn (`features.K.*` -> the 13 conv+BN units; `classifier.*` ignored). Modules an encoder adds
+   to the torchvision network (its `added_modules`: the strided convs that replace VGG's pooling,
+   EDNet's spatial branch and global pooling module) have no counterpart there: they stay at their
+   init, are listed as `added`, and do not count as missing, so strict loading still works.
 A width- or depth-scaled encoder cannot take base weights whole: strict loading refuses, non-strict
 loading takes the tensors whose names and shapes match and reports the rest.
 
@@ -37,7 +39,8 @@ _OPTIONAL = "num_batches_tracked"
 @dataclass(frozen=True)
 class LoadReport:
     """What a load did: tensors loaded; encoder tensors missing from the file; file tensors with no place
-    (unexpected) or the wrong shape (mismatched); file tensors dropped by design (a classifier)."""
+    (unexpected) or the wrong shape (mismatched); file tensors dropped by design (a classifier);
+    encoder tensors of modules the file's network does not have (added, left at init)."""
 
     loaded: tuple[str, ...]
     missing: tuple[str, ...]
@@ -45,6 +48,7 @@ class LoadReport:
     mismatched: tuple[str, ...]
     ignored: tuple[str, ...]
     naming: str
+    added: tuple[str, ...] = ()
 
 
 def _read(path: Path) -> dict[str, torch.Tensor]:
@@ -100,13 +104,15 @@ def load_encoder_weights(model: nn.Module, path: str | Path, strict: bool = True
             else:
                 renamed[name] = value
     matched = {k: v for k, v in renamed.items() if k in target and v.shape == target[k].shape}
+    extra = tuple(getattr(encoder, "added_modules", ())) if naming == "torchvision" else ()
+    added = tuple(k for k in target if k.startswith(extra) and k not in renamed) if extra else ()
     report = LoadReport(
         loaded=tuple(matched),
-        missing=tuple(k for k in target if k not in renamed and not k.endswith(_OPTIONAL)),
+        missing=tuple(k for k in target if k not in renamed and k not in added and not k.endswith(_OPTIONAL)),
         unexpected=tuple(k for k in renamed if k not in target),
         mismatched=tuple(f"{k} {tuple(v.shape)} vs {tuple(target[k].shape)}"
                          for k, v in renamed.items() if k in target and v.shape != target[k].shape),
-        ignored=tuple(ignored), naming=naming)
+        ignored=tuple(ignored), naming=naming, added=added)
     problems = [(what, keys) for what, keys in (("missing", report.missing), ("unexpected", report.unexpected),
                                                 ("mismatched", report.mismatched)) if keys]
     if (strict and problems) or not any(not k.endswith(_OPTIONAL) for k in matched):

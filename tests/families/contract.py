@@ -1,10 +1,14 @@
-"""The contract every family keeps, as ONE test class; each family's test file subclasses it with its options.
+"""The contract every family keeps, as ONE test class; each family's test file subclasses it with its variants.
 
-Big networks are checked on the meta device (and analytically); real modules are built only at a
-small width (`small_width_factor`) and input (`small_size`), where they are cheap.
+A subclass names the family and its `variants` (id -> base_spec options: ablation switches, attention
+hosts, presets); every test below runs once per variant, and the per-method tests once per method of
+scaler.vocabulary.METHODS. Big networks are checked on the meta device (and analytically); real
+modules are built only at a small width (`small_width_factor`) and input (`small_size`), on 1 thread.
 """
 from __future__ import annotations
 
+import io
+import itertools
 from collections import defaultdict
 from dataclasses import replace
 from typing import Any
@@ -12,12 +16,14 @@ from typing import Any
 import pytest
 import torch
 
-from scaler import SpecError, apply_factors, base_spec, build, complexity, solve, traced_complexity
+from scaler import Factors, SpecError, apply_factors, base_spec, build, complexity, solve, traced_complexity
 from scaler.families import get_family
 from scaler.rules import scale_resolution, scale_width
 from scaler.spec import NetSpec
+from scaler.vocabulary import METHODS
 
-METHODS = ("baseline", "depth", "width", "resolution", "compound", "asymmetric")
+#: The direction "custom" is solved along (the other methods carry their own).
+CUSTOM = Factors(encoder_width=1.3, decoder_depth=1.5)
 
 
 def per_stage(cost: Any) -> dict[str, tuple[int, int, int]]:
@@ -35,6 +41,11 @@ def counts(cost: Any) -> tuple[int, int, int]:
     return cost.params, cost.macs, cost.activations
 
 
+def numel(module: torch.nn.Module) -> int:
+    """Parameters of a module."""
+    return sum(p.numel() for p in module.parameters())
+
+
 def _layers(module: torch.nn.Module) -> dict[str, tuple[str, int | None, int | None, tuple[tuple[int, ...], ...]]]:
     """Every layer with parameters: (type, in_channels, out_channels, parameter shapes)."""
     return {name: (type(m).__name__, getattr(m, "in_channels", None), getattr(m, "out_channels", None),
@@ -42,18 +53,39 @@ def _layers(module: torch.nn.Module) -> dict[str, tuple[str, int | None, int | N
             for name, m in module.named_modules() if next(m.parameters(recurse=False), None) is not None}
 
 
+def forward_backward(model: torch.nn.Module, spec: NetSpec, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """One training-mode forward and backward on a batch of 2; checks the output and that every parameter
+    got a finite gradient (so every module the builder made takes part in the forward)."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    size = size or spec.input_size
+    out = model(torch.randn(2, spec.in_channels, *size))
+    assert out.shape == (2, spec.classes, *size)
+    assert torch.isfinite(out).all()
+    out.square().mean().backward()
+    unused = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not unused, f"no finite gradient for {unused[:5]}"
+    return out
+
+
 class FamilyContract:
-    """Subclass with `family` and `base_options`; every test below then runs on that family."""
+    """Subclass with `family` and `variants`; every test below then runs on each variant of that family."""
 
     family: str = ""
-    base_options: dict[str, Any] = {}
+    #: Variant id -> base_spec options (switches, hosts, presets); each goes through the whole contract.
+    variants: dict[str, dict[str, Any]] = {"base": {}}
     #: Width factor and input size at which real (allocated) modules are built.
     small_width_factor: float = 1 / 8
-    small_size: tuple[int, int] = (64, 64)
+    small_size: tuple[int, int] = (32, 32)
     #: An option value the family must refuse, and fragments the message must name (the valid values).
     bad_option: tuple[str, Any, tuple[str, ...]] | None = None
     #: Whether the family refuses unknown option names in a spec.
     checks_option_names: bool = True
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Run every test of the class once per variant (class-scoped, so each variant's fixtures are shared)."""
+        if "variant" in metafunc.fixturenames:
+            metafunc.parametrize("variant", list(self.variants), indirect=True, scope="class")
 
     # -- helpers ---------------------------------------------------------------------------
     @pytest.fixture(scope="class", autouse=True)
@@ -67,9 +99,15 @@ class FamilyContract:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def base(cls) -> NetSpec:
-        """The family's base network (full size: only analysed, traced on meta, or built on meta)."""
-        return base_spec(cls.family, **cls.base_options)
+    def variant(cls, request) -> str:
+        """The variant id this run of the class checks."""
+        return request.param
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def base(cls, variant: str) -> NetSpec:
+        """The variant's base network (full size: only analysed, traced on meta, or built on meta)."""
+        return base_spec(cls.family, **cls.variants[variant])
 
     def small(self, spec: NetSpec) -> NetSpec:
         """`spec` at the small width and input size (real modules are built only at this size)."""
@@ -78,10 +116,10 @@ class FamilyContract:
     @pytest.fixture(scope="class")
     @classmethod
     def solutions(cls, base: NetSpec) -> dict[str, Any]:
-        """Every method solved under params <= 2x the base."""
-        return {method: solve(base, method, "params=2x") for method in METHODS}
+        """Every method solved under params <= 2x the base ("custom" along CUSTOM)."""
+        return {m: solve(base, m, "params=2x", factors=CUSTOM if m == "custom" else None) for m in METHODS}
 
-    # -- the contract ------------------------------------------------------------------------
+    # -- counting --------------------------------------------------------------------------
     def test_spec_round_trips_through_json(self, base, solutions):
         for spec in (base, solutions["asymmetric"].spec):
             assert NetSpec.from_json(spec.to_json()) == spec
@@ -91,20 +129,16 @@ class FamilyContract:
         assert counts(analytic) == counts(traced)
         assert per_stage(analytic) == per_stage(traced)
 
-    def test_small_real_module_matches_analytic_and_shapes(self, base):
+    def test_small_real_module_matches_analytic_forward_and_backward(self, base):
         spec = self.small(base)
         model = build(spec)
         analytic = complexity(spec)
-        assert analytic.params == sum(p.numel() for p in model.parameters())
-        assert counts(traced_complexity(spec, model)) == counts(analytic)
-        model.eval()
-        with torch.no_grad():
-            out = model(torch.randn(2, spec.in_channels, *spec.input_size))
-        assert out.shape == (2, spec.classes, *spec.input_size)
-        assert torch.isfinite(out).all()
+        assert analytic.params == numel(model)
+        assert per_stage(traced_complexity(spec, model)) == per_stage(analytic)
+        forward_backward(model, spec)
 
     @pytest.mark.parametrize("method", METHODS)
-    def test_every_method_solves_under_params_2x_and_counts_match(self, base, solutions, method):
+    def test_every_method_solves_counts_match_and_trains(self, base, solutions, method):
         solution = solutions[method]
         assert solution.cost.params <= 2 * complexity(base).params
         assert solution.cost == complexity(solution.spec)
@@ -112,21 +146,69 @@ class FamilyContract:
         # the same factors on the small base build a real module whose counts equal the analytic ones
         small = apply_factors(self.small(base), solution.factors)
         model = build(small)
-        assert complexity(small).params == sum(p.numel() for p in model.parameters())
+        assert complexity(small).params == numel(model)
         assert counts(traced_complexity(small, model)) == counts(complexity(small))
+        forward_backward(model, small)
 
-    def test_asymmetric_leaves_the_decoder_except_layers_reading_encoder_channels(self, base, solutions):
+    # -- the built module ------------------------------------------------------------------
+    @pytest.mark.parametrize("in_channels", [1, 4])
+    def test_any_input_channels(self, base, in_channels):
+        spec = replace(self.small(base), in_channels=in_channels)
+        model = build(spec)
+        assert complexity(spec).params == numel(model)
+        forward_backward(model, spec)
+        with pytest.raises(SpecError, match=f"N x {in_channels} x H x W"):
+            model(torch.zeros(1, in_channels + 1, *spec.input_size))
+
+    def test_state_dict_round_trip_reproduces_the_outputs(self, base):
+        spec = self.small(base)
+        torch.manual_seed(0)
+        source = build(spec)
+        forward_backward(source, spec)  # moves the BN running statistics off their init
+        buffer = io.BytesIO()
+        torch.save(source.state_dict(), buffer)
+        torch.manual_seed(1)
+        target = build(spec).eval()
+        x = torch.randn(2, spec.in_channels, *spec.input_size)
+        with torch.no_grad():
+            expected, before = source.eval()(x), target(x)
+            assert not torch.equal(expected, before)  # a fresh build differs, so the load below is what matches
+            buffer.seek(0)
+            target.load_state_dict(torch.load(buffer, weights_only=True))
+            assert torch.equal(target(x), expected)
+
+    def test_exports_with_torch_export(self, base):
+        spec = self.small(base)
+        model = build(spec).eval()
+        x = torch.randn(2, spec.in_channels, *spec.input_size)
+        exported = torch.export.export(model, (x,))
+        with torch.no_grad():
+            torch.testing.assert_close(exported.module()(x), model(x))
+
+    def test_any_input_size_is_padded_to_the_stride_and_cropped_back(self, base):
+        spec = self.small(base)
+        size = (spec.input_size[0] + 5, spec.input_size[1] - 3)
+        forward_backward(build(spec), spec, size)
+
+    # -- scaling -----------------------------------------------------------------------------
+    def test_asymmetric_grows_the_encoder_and_leaves_the_decoder_except_layers_reading_it(self, base, solutions):
         scaled = solutions["asymmetric"].spec
         assert scaled.decoder == base.decoder and scaled.encoder != base.encoder
         before, after = build(base, "meta"), build(scaled, "meta")
+        grown = dict(after.encoder.named_children())
+        for name, part in before.encoder.named_children():  # every part the encoder owns grows with it
+            assert numel(grown[name]) > numel(part), f"encoder part {name!r} did not grow"
+        grew = [new - old for old, new in zip(before.encoder.out_channels, after.encoder.out_channels) if new != old]
+        growth = {sum(c) for k in range(1, len(grew) + 1) for c in itertools.combinations(grew, k)}
         layers, scaled_layers = _layers(before.decoder), _layers(after.decoder)
         assert layers.keys() == scaled_layers.keys()
         changed = [n for n in layers if layers[n] != scaled_layers[n]]
         assert changed, "no decoder layer reads the encoder's channels"
-        for name in changed:  # only the input channels of a conv that reads an encoder feature
+        for name in changed:  # only the input channels of a conv, grown by the growth of encoder outputs it reads
             (kind, cin, cout, shapes), (new_kind, new_cin, new_cout, new_shapes) = layers[name], scaled_layers[name]
             assert kind in ("Conv2d", "ConvTranspose2d") and (kind, cout) == (new_kind, new_cout), name
-            assert cin != new_cin and shapes[0][2:] == new_shapes[0][2:] and shapes[1:] == new_shapes[1:], name
+            assert new_cin - cin in growth, (name, cin, new_cin, growth)
+            assert shapes[0][2:] == new_shapes[0][2:] and shapes[1:] == new_shapes[1:], name
         assert {n: p.shape for n, p in before.head.named_parameters()} == \
             {n: p.shape for n, p in after.head.named_parameters()}
 
@@ -136,6 +218,7 @@ class FamilyContract:
         model = build(wide, "meta")
         assert model(torch.zeros(1, wide.in_channels, *wide.input_size, device="meta")).shape[1] == base.classes
 
+    # -- validation ---------------------------------------------------------------------------
     def test_bad_input_size_is_refused_and_resolution_snaps(self, base):
         multiple = get_family(self.family).input_multiple(base)
         bad = replace(base, input_size=(base.input_size[0] + multiple // 2, base.input_size[1]))
@@ -146,12 +229,23 @@ class FamilyContract:
         assert all(side % multiple == 0 for side in snapped.input_size)
         build(snapped, "meta")
 
-    def test_unknown_option_values_are_refused_naming_the_valid_ones(self, base):
+    def test_broken_records_are_refused_by_build_complexity_and_solve_alike(self, base):
+        bogus = lambda stages: (replace(stages[0], block="bogus"), *stages[1:])  # noqa: E731
+        broken = {"a decoder stage too few": base.with_part("decoder", base.decoder[:-1]),
+                  "a bogus decoder block": base.with_part("decoder", bogus(base.decoder)),
+                  "a bogus encoder block": base.with_part("encoder", bogus(base.encoder))}
+        for what, spec in broken.items():
+            for use in (lambda: build(spec, "meta"), lambda: complexity(spec), lambda: solve(spec, "width", "params=2x")):
+                with pytest.raises(SpecError) as info:
+                    use()
+                assert "\n" not in str(info.value), what
+
+    def test_unknown_option_values_are_refused_naming_the_valid_ones(self, base, variant):
         if self.bad_option is None:
             pytest.skip("the family has no option to get wrong")
         name, value, fragments = self.bad_option
         with pytest.raises(SpecError) as info:
-            base_spec(self.family, **{**self.base_options, name: value})
+            base_spec(self.family, **{**self.variants[variant], name: value})
         assert all(f in str(info.value) for f in fragments), str(info.value)
         with pytest.raises(SpecError):  # a spec that arrives with it (say from JSON) is refused as well
             build(replace(base, options={**base.opts, name: value}), "meta")

@@ -1,22 +1,23 @@
-"""DeepLabV3 (and V3+ with the attention fusion) keeps the family contract."""
+"""DeepLabV3 (with the attention fusion at its ASPP fusion) and V3+ keep the family contract."""
 from __future__ import annotations
 
 import pytest
 
-from scaler import SpecError, base_spec, build, complexity
+from scaler import base_spec, build, complexity
 from scaler.rules import scale_resolution
 from tests.families.contract import FamilyContract
 
 
 class TestDeepLabV3(FamilyContract):
     family = "deeplabv3"
-    base_options = {"encoder": "resnet50", "classes": 21}
+    variants = {"v3": {"encoder": "resnet50", "classes": 21}, "paper": {"preset": "paper"}}
     bad_option = ("encoder", "resnet99", ("resnet18", "resnet50"))
 
 
 class TestDeepLabV3PlusAttention(FamilyContract):
     family = "deeplabv3"
-    base_options = {"encoder": "resnet18", "decoder": "v3plus", "fusion_attention": "avgmax", "classes": 21}
+    variants = {"v3plus+avgmax": {"encoder": "resnet18", "decoder": "v3plus", "fusion_attention": "avgmax",
+                                  "classes": 21}}
     bad_option = ("fusion_attention", "sum", ("avg", "max", "avgmax"))
 
 
@@ -31,9 +32,18 @@ def test_attention_adds_zero_params_and_exactly_its_macs(mode):
     assert b.activations - a.activations == positions
 
 
-def test_attention_needs_a_fusion():
-    with pytest.raises(SpecError, match="v3plus"):
-        base_spec("deeplabv3", decoder="v3", fusion_attention="avg")
+@pytest.mark.parametrize("mode", ["avg", "max", "avgmax"])
+def test_plain_v3_attends_its_aspp_fusion(mode):
+    """DeepLabV3's one upsampling before a fusion is the image-pooling broadcast: the attention attends the
+    concatenation it joins, 5 branches x 256 channels at stride 16."""
+    plain = base_spec("deeplabv3", input_size=(512, 768))
+    attended = base_spec("deeplabv3", fusion_attention=mode, input_size=(512, 768))
+    a, b = complexity(plain), complexity(attended)
+    positions = (512 // 16) * (768 // 16)
+    assert b.params == a.params
+    assert b.macs - a.macs == 5 * 256 * positions
+    assert b.activations - a.activations == positions
+    assert build(attended, "meta").decoder.stages[0].aspp.attention.mode == mode
 
 
 def test_output_stride_trades_stride_for_dilation():

@@ -91,3 +91,18 @@ def test_missing_and_unreadable_files_are_named(tmp_path):
     junk.write_text("not a checkpoint")
     with pytest.raises(ScalerError, match="junk.pt"):
         load_encoder_weights(model, junk)
+
+
+def test_ednet_takes_a_torchvision_resnet_strictly_and_leaves_its_added_modules_at_init(tmp_path):
+    model = build(base_spec("ednet", encoder="resnet18", input_size=(64, 64)))
+    own = model.encoder.state_dict()
+    state = {n: torch.randn(own[m].shape) if own[m].is_floating_point() else own[m].clone()
+             for n in _torchvision_resnet18_names() if (m := model.encoder.torchvision_key(n)) is not None}
+    path = tmp_path / "resnet18.pth"
+    torch.save(state, path)
+    spatial = model.encoder.spatial.blocks[0].conv[0].weight.clone()
+    report = load_encoder_weights(model, path)  # strict: the SIM and GPM are EDNet's own, not missing
+    assert report.added and all(k.startswith(("spatial.", "gpm.")) for k in report.added)
+    assert {k.split(".")[0] for k in report.added} == {"spatial", "gpm"} and not report.missing
+    assert torch.equal(model.encoder.spatial.blocks[0].conv[0].weight, spatial)
+    assert torch.equal(model.encoder.stages[0].stem[0].weight, state["conv1.weight"])
