@@ -245,15 +245,15 @@ def run_study(
     run = StudyRun(config.name, config.storage)
     try:
         with StopSignals() as stops:
+            if check:  # before the study is even created: a broken worker leaves no trace in it
+                started = time.perf_counter()
+                check_worker(config)
+                run.check_s = time.perf_counter() - started
             study, run_key = _open_study(config, storage, claim)
             run.study_dir = config.study_dir(run_key)
             trainer = train if train_fn is None else train_fn
             objective = StudyObjective(config, trainer, run.study_dir, claim, progress)
             try:
-                if check:
-                    started = time.perf_counter()
-                    check_worker(config)
-                    run.check_s = time.perf_counter() - started
                 run.setup_s = time.perf_counter() - wall
                 callbacks = [lambda _study, frozen: on_trial_end(frozen)] if on_trial_end else []
                 _loop(config, study, objective, claim, run, callbacks, wait, wall)

@@ -11,7 +11,7 @@ from optuna.trial import TrialState, create_trial
 
 from scaler.complexity import complexity
 from scaler.errors import ConfigError, ScalerError
-from scaler.study import FRAME_COLUMNS, load_study_config, run_study, study_trials_frame
+from scaler.study import FRAME_COLUMNS, load_study_config, network_counts, run_study, study_trials_frame
 from scaler.study._optuna_private import set_user_attrs
 from scaler.study._runner import may_start
 from scaler.study._storage import open_storage
@@ -141,6 +141,15 @@ def test_median_pruning_stops_bad_learning_rates(tmp_path: Path) -> None:
     assert len(trainer.calls) == 5
 
 
+def test_the_pruner_sees_the_best_miou_so_far_not_the_epoch_s(tmp_path: Path) -> None:
+    config = load_study_config(write_study(tmp_path, {"method": "baseline"}, train={"epochs": 4}))
+    run_study(config, train_fn=FakeTrainer())
+    trial = _study(config).trials[0]
+    mious = [record["miou"] for record in trial.user_attrs["history"]]
+    assert mious[2] < mious[1]  # the fake curve dips at epoch 3, so the two readings differ there
+    assert trial.intermediate_values == {epoch: max(mious[:epoch]) for epoch in (1, 2, 3, 4)}
+
+
 def test_hyperband_prunes_on_epochs(tmp_path: Path) -> None:
     space = {"method": "baseline", "train": {"lr": {"low": 1e-6, "high": 1e-1, "log": True}}}
     config = load_study_config(write_study(tmp_path, space, study={
@@ -175,8 +184,8 @@ def test_ctrl_c_marks_the_trial_and_the_next_run_resumes_it(tmp_path: Path) -> N
     retry = trainer.calls[1]
     assert retry["resume"] and retry["resumed_epochs"] == 1 and retry["out_dir"] == trainer.calls[0]["out_dir"]
     frame = study_trials_frame(config.storage, config.name)
-    assert (frame.state == "COMPLETE").sum() == 6 and frame.retried_from[1] == 0
-    assert frame.status[0] == "interrupted"
+    assert (frame.state == "COMPLETE").sum() == 6 and frame.retried_from[1] == 0 and frame.retried_by[0] == 1
+    assert frame.status[0] == "interrupted" and network_counts(frame) == {"completed": 6}
 
 
 def test_a_stored_study_from_another_setup_is_refused(tmp_path: Path) -> None:
