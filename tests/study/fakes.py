@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from scaler.complexity import complexity
 from scaler.errors import ScalerError
-from scaler.train import Diverged, RunResult
+from scaler.train import Diverged, RunResult, select_device
 
 #: Every third epoch validates lower than the one before it.
 DIP_EVERY, DIP = 3, 0.8
@@ -67,6 +67,7 @@ class FakeTrainer:
 
     def __call__(self, spec: Any, cfg: Any, out_dir: Any, *, on_epoch_end: Any = None, resume: bool = True,
                  progress: bool = False) -> RunResult:
+        select_device(cfg.device)  # as the real trainer does first: a missing device fails the run
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         state_file = out_dir / "fake_state.json"
@@ -268,7 +269,7 @@ def check_broken_worker_costs_nothing(folder: Path, storage: str, name: str) -> 
     """A worker whose device does not exist, beside two good ones: exit 2, one line, exactly n_trials completed."""
     from scaler.study import study_trials_frame
 
-    path = write_study(folder, study={"name": name, "sampler": "tpe", "n_trials": 6},
+    path = write_study(folder, study={"name": name, "sampler": "tpe", "n_trials": 6, "pruner": "none"},
                        storage={"url": storage, **SAFE_GRACE}, train={"epochs": 2})
     workers = [start_worker(path, storage, "--device", "cuda:3"), start_worker(path, storage),
                start_worker(path, storage)]
