@@ -6,6 +6,11 @@ slot to Optuna's tell, into training (inside `scaler.train.train`) and everythin
 (cross-worker lock, stale-trial check, counting, sampler set-up), sampling + budget solving,
 writing the trial record, per-epoch reporting/pruning, ask/tell. Opening the study counts too.
 
+The worker's set-up check (one training step of the base network before any trial) is printed on
+its own: it is the first training step of the process, so it also pays the one-time imports and
+kernel warm-up that the first trial would pay without it. Its own cost is a second, warm call,
+timed after the study in the same process; the limit applies to the bookkeeping plus that.
+
     python benchmarks/search_overhead.py
     python benchmarks/search_overhead.py --storage postgresql+psycopg2://postgres@127.0.0.1:5432/test
 """
@@ -13,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import optuna
 
 from scaler.formatting import text_table
-from scaler.study import load_study_config, run_study
+from scaler.study import check_worker, load_study_config, run_study
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 0.01
@@ -40,6 +46,9 @@ def main() -> int:
                                                               n_trials=args.n_trials)
         try:
             run = run_study(config)
+            started = time.perf_counter()
+            check_worker(config)  # warm: what the check itself costs, without the process's one-time warm-up
+            check_warm_s = time.perf_counter() - started
         finally:
             if name in optuna.get_all_study_names(storage):
                 optuna.delete_study(study_name=name, storage=storage)
@@ -52,11 +61,15 @@ def main() -> int:
     print(f"study {args.study.name}: {len(run.timings)} trials on {storage.split('://')[0]}")
     print(text_table(rows))
     train_s = sum(t.train_s for t in run.timings)
-    outside = run.wall_s - train_s
-    share = outside / run.wall_s
-    print(f"opening the study: {1e3 * run.setup_s:.0f} ms; whole run {run.wall_s:.1f} s, training {train_s:.1f} s")
-    print(f"time outside training: {outside:.2f} s = {share:.2%} of the run "
-          f"({'PASS' if share <= LIMIT else 'FAIL'}: limit {LIMIT:.0%})")
+    bookkeeping = run.wall_s - train_s - run.check_s
+    wall = run.wall_s - run.check_s + check_warm_s  # the run as if the check had cost its warm time
+    share = (bookkeeping + check_warm_s) / wall
+    print(f"opening the study: {1e3 * (run.setup_s - run.check_s):.0f} ms; whole run {run.wall_s:.1f} s, "
+          f"training {train_s:.1f} s")
+    print(f"set-up check: {1e3 * run.check_s:.0f} ms as the process's first training step, {1e3 * check_warm_s:.0f} ms "
+          f"warm; counted whole it would be {run.check_s / run.wall_s:.2%} of this run")
+    print(f"time outside training: bookkeeping {bookkeeping:.2f} s + set-up check (warm) {check_warm_s:.2f} s = "
+          f"{share:.2%} of the run ({'PASS' if share <= LIMIT else 'FAIL'}: limit {LIMIT:.0%})")
     return 0 if share <= LIMIT else 1
 
 
