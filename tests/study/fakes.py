@@ -21,9 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import optuna
+import torch
+import typer
+from optuna.trial import TrialState
+
+import scaler.study._runner as runner
+from scaler.cli import app
 from scaler.complexity import complexity
 from scaler.errors import ScalerError
-from scaler.train import Diverged, RunResult, select_device
+from scaler.study import (
+    DEAD_WORKER, load_study_config, network_counts, run_study, study_trials_frame,
+)
+from scaler.train import RunResult, select_device
 
 #: Every third epoch validates lower than the one before it.
 DIP_EVERY, DIP = 3, 0.8
@@ -199,10 +209,6 @@ def wait_stopped(worker: subprocess.Popen, gate: Path, timeout: float = 180) -> 
 
 def check_exact_total(folder: Path, storage: str, name: str, sampler: str) -> None:
     """3 workers on one study with n_trials=9: exactly 9 finished trials, no duplicate parameters."""
-    import optuna
-
-    from scaler.study import study_trials_frame
-
     if sampler == "grid":  # 3 methods x 3 learning rates = 9 points: a duplicate would show
         space = {"method": {"choices": ["baseline", "width", "depth"]},
                  "train": {"lr": {"choices": [1e-3, 2e-3, 3e-3]}}}
@@ -226,11 +232,6 @@ def check_exact_total(folder: Path, storage: str, name: str, sampler: str) -> No
 
 def check_kill_and_resume(folder: Path, storage: str, name: str) -> None:
     """SIGKILL a worker two epochs into its second trial: finished trials stay intact; the killed one is retried."""
-    import optuna
-    from optuna.trial import TrialState
-
-    from scaler.study import DEAD_WORKER, network_counts, study_trials_frame
-
     path = write_study(folder, study={"name": name, "n_trials": 4}, storage={"url": storage}, train={"epochs": 4})
     gate = folder / "gate"
     slow = start_worker(path, storage, gate=gate, stop_epoch=2, stop_run=2)
@@ -267,8 +268,6 @@ def check_kill_and_resume(folder: Path, storage: str, name: str) -> None:
 
 def check_broken_worker_costs_nothing(folder: Path, storage: str, name: str) -> None:
     """A worker whose device does not exist, beside two good ones: exit 2, one line, exactly n_trials completed."""
-    from scaler.study import study_trials_frame
-
     path = write_study(folder, study={"name": name, "sampler": "tpe", "n_trials": 6, "pruner": "none"},
                        storage={"url": storage, **SAFE_GRACE}, train={"epochs": 2})
     workers = [start_worker(path, storage, "--device", "cuda:3"), start_worker(path, storage),
@@ -284,10 +283,6 @@ def check_broken_worker_costs_nothing(folder: Path, storage: str, name: str) -> 
 
 def check_separate_run_folders(folder: Path, storages: tuple[str, str], name: str) -> None:
     """One study file and name, two storages: two run folders, each holding its own study's trials."""
-    import optuna
-
-    from scaler.study import load_study_config, run_study, study_trials_frame
-
     config = load_study_config(write_study(folder, study={"name": name}))
     dirs = []
     for storage, lr in zip(storages, (1e-3, 1e-2)):  # different curves: an overwrite would show in the files
@@ -316,12 +311,6 @@ def main(argv: list[str]) -> int:
     Calls the typer app as `scaler.cli.main` does (a ScalerError is one line and exit 2, typer.Exit
     keeps its code), so the command's own exit codes and signal handling are what is tested.
     """
-    import torch
-    import typer
-
-    import scaler.study._runner as runner
-    from scaler.cli import app
-
     torch.set_num_threads(1)  # the set-up check trains one real step; several workers share 2 cores
     gate = os.environ.get("FAKE_GATE")
     runner.train = FakeTrainer(gate=Path(gate) if gate else None,

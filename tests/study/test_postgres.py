@@ -1,4 +1,4 @@
-"""Many workers on one study in the real PostgreSQL server: a global n_trials; a killed or broken worker costs nothing."""
+"""Many workers on one study in the real PostgreSQL: a global n_trials; a killed or broken worker costs nothing."""
 from __future__ import annotations
 
 import uuid

@@ -16,7 +16,10 @@ import scaler.study._objective as objective_module
 import scaler.study._runner as runner
 from scaler.errors import ConfigError
 from scaler.scaling import ScalingOptions
-from scaler.study import FRAME_COLUMNS, Interrupted, load_study_config, network_counts, run_study, study_trials_frame
+from scaler.study import (
+    FRAME_COLUMNS, Interrupted, load_study_config, network_counts, run_study, study_trials_frame,
+)
+from scaler.study._storage import open_storage
 from scaler.vocabulary import RECORD_STATUSES
 from tests.cli_helpers import run_cli
 from tests.study.fakes import (
@@ -120,6 +123,29 @@ def test_more_ctrl_c_while_saving_cannot_lose_the_retry(tmp_path: Path, monkeypa
     frame = study_trials_frame(config.storage, config.name)
     assert frame.retried_by[0] == 1 and frame.retried_from[1] == 0
     assert network_counts(frame) == {"completed": 6}  # the interrupted trial and its retry: one network
+
+
+def test_study_status_counts_a_retried_trial_and_its_retry_as_one_network(tmp_path: Path, capsys) -> None:
+    config = load_study_config(write_study(tmp_path, train={"epochs": 3}))
+    with pytest.raises(Interrupted):
+        run_study(config, train_fn=_InterruptedAtEpoch(2), check=False)
+    run_study(config, train_fn=FakeTrainer(), check=False)
+    result = run_cli(capsys, "study", "status", str(config.path))
+    assert result.returncode == 0, result.stderr
+    assert '7 trial(s), 6 network(s) {"completed": 6}' in result.stdout
+    assert "retried as #1: one network" in result.stdout and "retry of #0" in result.stdout
+
+
+def test_a_trial_stopped_before_optuna_recorded_its_end_is_still_queued(tmp_path: Path) -> None:
+    """The first signal may land after the objective returned but before Optuna's tell: FAIL it, then queue it."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
+    message = runner._requeue_interrupted(study, trial, max_retry=2)
+    first, retry = study.get_trials()
+    assert first.state == TrialState.FAIL and first.user_attrs["status"] == "interrupted"
+    assert retry.state == TrialState.WAITING and retry.system_attrs["failed_trial"] == 0
+    assert "queued for a retry" in message
 
 
 @pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
