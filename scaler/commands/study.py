@@ -70,18 +70,22 @@ def run(
     import optuna
 
     from scaler.study import run_study
+    from scaler.study._signals import StopSignals
     from scaler.study._storage import safe_url
 
     config = _config(study_file, storage, name, n_trials=n_trials, timeout=timeout, device=device, run_root=run_root)
     # Each trial gets one line below; Optuna's own (a traceback per failed trial) only on request.
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
     typer.echo(f"study {config.name!r}: storage {safe_url(config.storage)}")
-    try:
-        result = run_study(config, on_trial_end=lambda t: typer.echo(_trial_line(t)), progress=progress, wait=wait)
-    except KeyboardInterrupt as exc:  # scaler.study.Interrupted: its message says what was saved
-        typer.echo(f"interrupted by {_signal_name(exc)}: {getattr(exc, 'message', '') or 'nothing was running'}; "
-                   f"run the same command to resume", err=True)
-        raise typer.Exit(getattr(exc, "exit_code", 130)) from None
+    # The process exits after a signal: later Ctrl-C/SIGTERM stay held off until it has (scaler.study._signals).
+    with StopSignals(ignore_after=True):
+        try:
+            result = run_study(config, on_trial_end=lambda t: typer.echo(_trial_line(t)), progress=progress,
+                               wait=wait)
+        except KeyboardInterrupt as exc:  # scaler.study.Interrupted: its message says what was saved
+            typer.echo(f"interrupted by {_signal_name(exc)}: {getattr(exc, 'message', '') or 'nothing was running'}"
+                       f"; run the same command to resume", err=True)
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
     typer.echo(f"stopped ({result.stopped}) after {len(result.trials)} trial(s) in {result.wall_s:.1f} s; "
                f"runs in {result.study_dir}; `scaler study status {study_file}` lists them")
 

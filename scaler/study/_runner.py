@@ -140,12 +140,12 @@ def _stored(study: optuna.Study, number: int) -> FrozenTrial:
     return next(t for t in study.get_trials(deepcopy=True) if t.number == number)
 
 
-def _requeue_interrupted(study: optuna.Study, trial: optuna.Trial | None, max_retry: int) -> str:
+def _requeue_interrupted(study: optuna.Study | None, trial: optuna.Trial | None, max_retry: int) -> str:
     """Queue a retry of the trial a signal stopped, as the heartbeat does for a dead worker's; say what was saved.
 
     Runs while StopSignals holds further signals off, so a second or third Ctrl-C cannot lose the retry.
     """
-    if trial is None:
+    if study is None or trial is None:
         return "no trial was running; nothing to resume"
     frozen = _stored(study, trial.number)
     if frozen.state == TrialState.RUNNING:  # stopped between the objective and Optuna's tell
@@ -217,8 +217,7 @@ def run_study(
 ) -> StudyRun:
     """Run trials of a study as one worker until the study is done, the timeout passes or a signal stops it.
 
-    Start the same call on many machines (same storage URL) to share the study: `n_trials` is the
-    study's total, not each worker's.
+    Start it on many machines (same storage URL) to share the study: n_trials is the study's total.
 
     Args:
         config: the study (`load_study_config(...).with_overrides(...)`).
@@ -235,16 +234,18 @@ def run_study(
 
     Raises:
         ConfigError: the storage, the stored study or this worker's set-up is unusable (nothing claimed).
-        Interrupted: (a KeyboardInterrupt) after SIGINT/SIGTERM, once the running trial is marked
-            "interrupted" (FAIL) and queued for a retry; its message says what was saved.
+        Interrupted: a KeyboardInterrupt after SIGINT/SIGTERM, raised once the running trial is FAIL
+            ("interrupted") and queued for a retry; its message says what was saved.
     """
     wall = time.perf_counter()
     storage = open_storage(config.storage, heartbeat_interval=config.heartbeat_interval,
                            grace_period=config.grace_period, max_retry=config.max_retry)
     claim = claim_lock(config.storage, config.name)
     run = StudyRun(config.name, config.storage)
-    try:
-        with StopSignals() as stops:
+    study: optuna.Study | None = None
+    objective: StudyObjective | None = None
+    with StopSignals() as stops:
+        try:
             if check:  # before the study is even created: a broken worker leaves no trace in it
                 started = time.perf_counter()
                 check_worker(config)
@@ -253,16 +254,15 @@ def run_study(
             run.study_dir = config.study_dir(run_key)
             trainer = train if train_fn is None else train_fn
             objective = StudyObjective(config, trainer, run.study_dir, claim, progress)
-            try:
-                run.setup_s = time.perf_counter() - wall
-                callbacks = [lambda _study, frozen: on_trial_end(frozen)] if on_trial_end else []
-                _loop(config, study, objective, claim, run, callbacks, wait, wall)
-            except KeyboardInterrupt:
-                run.stopped = "interrupted"
-                saved = _requeue_interrupted(study, objective.trial, config.max_retry)
-                raise Interrupted(stops.signum or signal.SIGINT, saved) from None
-    finally:
-        claim.close()
-        run.wall_s = time.perf_counter() - wall
-        storage.remove_session()
+            run.setup_s = time.perf_counter() - wall
+            callbacks = [lambda _study, frozen: on_trial_end(frozen)] if on_trial_end else []
+            _loop(config, study, objective, claim, run, callbacks, wait, wall)
+        except KeyboardInterrupt:
+            run.stopped = "interrupted"
+            saved = _requeue_interrupted(study, objective.trial if objective else None, config.max_retry)
+            raise Interrupted(stops.signum or signal.SIGINT, saved) from None
+        finally:  # still inside StopSignals: a late Ctrl-C cannot leave the lock or a session half-closed
+            claim.close()
+            run.wall_s = time.perf_counter() - wall
+            storage.remove_session()
     return run

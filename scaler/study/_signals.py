@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -33,32 +34,63 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+@dataclass
+class _Stop:
+    """What nested StopSignals share: the first signal (which ended the work) and how many came."""
+
+    signum: int | None = None
+    count: int = 0
+    depth: int = 0
+
+
+_STOP = _Stop()
+
+
 class StopSignals:
     """`with StopSignals() as stops:` the first SIGINT/SIGTERM raises Interrupted, later ones are held off.
 
-    Only the main thread can install signal handlers; elsewhere this does nothing (Ctrl-C then
-    reaches the main thread, as without it).
+    Nested blocks share one state, so a signal that arrives after an inner block (run_study) ended
+    but before an outer one (the CLI printing its last line) is still held off. `ignore_after`: once
+    a signal has stopped the work, leave SIGINT and SIGTERM ignored on leaving the block (for a
+    process that is about to exit); otherwise the previous handlers come back. Only the main thread
+    can install signal handlers; elsewhere this does nothing.
     """
 
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.count = 0
+    def __init__(self, ignore_after: bool = False) -> None:
+        self.ignore_after = ignore_after
         self._previous: dict[int, Any] = {}
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.count += 1
-        if self.signum is None:
-            self.signum = signum
+    @property
+    def signum(self) -> int | None:
+        """The signal that stopped the work, or None."""
+        return _STOP.signum
+
+    @property
+    def count(self) -> int:
+        """Signals received since the outermost block began."""
+        return _STOP.count
+
+    @staticmethod
+    def _handle(signum: int, frame: FrameType | None) -> None:
+        _STOP.count += 1
+        if _STOP.signum is None:
+            _STOP.signum = signum
             raise Interrupted(signum)
         # A later signal: the worker is already saving and queueing its trial; let it finish.
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
+            if _STOP.depth == 0:
+                _STOP.signum, _STOP.count = None, 0
+            _STOP.depth += 1
             for signum in _NAMES:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if not self._previous:
+            return
+        _STOP.depth -= 1
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if self.ignore_after and _STOP.signum is not None else handler)
         self._previous.clear()

@@ -19,6 +19,7 @@ from scaler.scaling import ScalingOptions
 from scaler.study import (
     FRAME_COLUMNS, Interrupted, load_study_config, network_counts, run_study, study_trials_frame,
 )
+from scaler.study._signals import StopSignals
 from scaler.study._storage import open_storage
 from scaler.vocabulary import RECORD_STATUSES
 from tests.cli_helpers import run_cli
@@ -146,6 +147,23 @@ def test_a_trial_stopped_before_optuna_recorded_its_end_is_still_queued(tmp_path
     assert first.state == TrialState.FAIL and first.user_attrs["status"] == "interrupted"
     assert retry.state == TrialState.WAITING and retry.system_attrs["failed_trial"] == 0
     assert "queued for a retry" in message
+
+
+def test_a_signal_after_the_worker_ended_but_before_the_process_exits_is_held_off() -> None:
+    """The CLI's outer block holds off what arrives between run_study's end and the exit, then ignores it."""
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with StopSignals(ignore_after=True) as outer:
+            with pytest.raises(Interrupted) as info:
+                with StopSignals():  # run_study's block
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(5)  # the handler raises here
+            os.kill(os.getpid(), signal.SIGTERM)  # late: the CLI is printing its line
+            time.sleep(0.2)
+            assert outer.count == 2 and info.value.exit_code == 143
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN  # the process is on its way out
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
