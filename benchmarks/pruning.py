@@ -1,6 +1,6 @@
 """Pruning: the same fixed search with and without a pruner, side by side: best mIoU and epochs spent.
 
-The search is a grid (4 rules x 4 learning rates = 16 trials, 8 epochs of 24 steps each) of a
+The search is a grid (4 methods x 4 learning rates = 16 trials, 8 epochs of 24 steps each) of a
 tiny U-Net (width 8, 32x32) on the synthetic `shapes` data, trained for real on the CPU. Every
 trial has the same seed, so a trial that the pruner lets finish is the very run of the unpruned
 search: the pruner can only lose by stopping the eventual winner early. The goal: the pruned
@@ -29,7 +29,7 @@ PRUNER_OPTIONS = {
     "hyperband": {"min_resource": 1, "reduction_factor": 3},
     "none": {},
 }
-SPACE = {"rule": {"choices": ["baseline", "width", "depth", "compound"]},
+SPACE = {"method": {"choices": ["baseline", "width", "depth", "compound"]},
          "train": {"lr": {"choices": [3e-4, 1e-3, 3e-3, 3e-2]}}}
 STUDY = """
 [study]
@@ -47,8 +47,8 @@ levels = 4
 input_size = [32, 32]
 classes = 5
 
-[budget]
-limits = ["params=2x"]
+[scaling]
+budget = ["params=2x"]
 
 [data]
 name = "shapes"
@@ -73,7 +73,7 @@ def search(folder: Path, pruner: str, epochs: int, length: int = 192) -> dict[st
     """Run the search with `pruner` (`length` images per split: 24 steps of 8); summarise it."""
     folder.mkdir(parents=True)
     (folder / "space.toml").write_text(
-        f"rule = {_toml(SPACE['rule'])}\n[train]\nlr = {_toml(SPACE['train']['lr'])}\n")
+        f"method = {_toml(SPACE['method'])}\n[train]\nlr = {_toml(SPACE['train']['lr'])}\n")
     (folder / "study.toml").write_text(STUDY.format(pruner=pruner, options=_toml(PRUNER_OPTIONS[pruner]),
                                                     epochs=epochs, length=length))
     config = load_study_config(folder / "study.toml").with_overrides(
@@ -84,7 +84,7 @@ def search(folder: Path, pruner: str, epochs: int, length: int = 192) -> dict[st
     best = frame.loc[frame.miou.idxmax()]
     return {"pruner": pruner, "trials": len(frame), "pruned": int((frame.state == "PRUNED").sum()),
             "epochs": int(frame.epochs_run.sum()), "best_miou": float(best.miou),
-            "best": f"#{best.number} {best.rule} lr={best.hyperparams['lr']:g}",
+            "best": f"#{best.number} {best.method} lr={best.hyperparams['lr']:g}",
             "wall_s": time.perf_counter() - started}
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,7 +10,7 @@ import typer
 __all__ = ["register", "study_app"]
 
 study_app = typer.Typer(no_args_is_help=True,
-                        help="Optuna searches over scaling rules under a budget (studies/*.toml).")
+                        help="Optuna searches over scaling methods under a budget (studies/*.toml).")
 
 _STORAGE_HELP = "Storage URL (any SQLAlchemy URL; postgresql://user@host/db for many workers). Default: the file's."
 
@@ -28,30 +27,22 @@ def _fmt(value: Any, pattern: str, scale: float = 1.0) -> str:
     return "" if value is None or value != value else format(value / scale, pattern)
 
 
-def _factors(factors: Any) -> str:
-    """Compact factors: "d1.80 w1.16 r1.40", or per part "enc d.. w.. / dec d.. w.. r.."."""
-    if not isinstance(factors, dict):
-        return ""
-    if "encoder" in factors:
-        enc, dec = factors["encoder"], factors["decoder"]
-        return (f"enc d{enc['depth']:.2f} w{enc['width']:.2f} / dec d{dec['depth']:.2f} w{dec['width']:.2f} "
-                f"r{factors['resolution']:.2f}")
-    return f"d{factors['depth']:.2f} w{factors['width']:.2f} r{factors['resolution']:.2f}"
-
-
 def _trial_line(trial: Any) -> str:
     """One line for a finished trial."""
+    from scaler.rules import factors_text
+    from scaler.study import trial_status
+
     attrs = trial.user_attrs
-    status = attrs.get("status", trial.state.name.lower())
+    status, reason = trial_status(trial)
     best = attrs.get("best") or {}
-    parts = [f"trial {trial.number:4d} {status:11s} {attrs.get('rule', ''):10s} {_factors(attrs.get('factors'))}",
+    parts = [f"trial {trial.number:4d} {status:11s} {attrs.get('method', ''):10s} {factors_text(attrs.get('factors'))}",
              f"params {_fmt(attrs.get('params'), '.3f', 1e6)}M  GMACs {_fmt(attrs.get('macs'), '.3f', 1e9)}"]
     if best.get("miou") is not None:
         parts.append(f"mIoU {best['miou']:.4f}")
     if attrs.get("ms_per_step") is not None:
         parts.append(f"{attrs['ms_per_step']:.1f} ms/step")
-    if attrs.get("fail_reason"):
-        parts.append(f"({attrs['fail_reason']})")
+    if reason:
+        parts.append(f"({reason})")
     if trial.duration is not None:
         parts.append(f"[{trial.duration.total_seconds():.1f} s]")
     return "  ".join(parts)
@@ -64,37 +55,44 @@ def run(
     timeout: Optional[float] = typer.Option(None, help="Seconds after which THIS worker starts no new trial."),
     device: Optional[str] = typer.Option(None, help="Device of this worker, e.g. cuda:1 (one GPU per worker)."),
     name: Optional[str] = typer.Option(None, help="Study name (default: the file's)."),
-    run_root: Optional[Path] = typer.Option(None, help="Root of the run directories: ROOT/NAME/trial_NNNN."),
+    run_root: Optional[Path] = typer.Option(None, help="Root of the run folders: ROOT/NAME-KEY/trial_NNNN."),
     progress: bool = typer.Option(False, help="Show the trainer's progress bar."),
     wait: bool = typer.Option(True, help="With nothing left to start, wait for other workers' running trials "
                                          "(and retry one whose worker dies) before exiting."),
     verbose: bool = typer.Option(False, help="Show Optuna's own log lines."),
 ) -> None:
-    """Run trials of a study as one worker; start it on many machines with one --storage to share the study."""
+    """Run trials of a study as one worker; start it on many machines with one --storage to share the study.
+
+    Before claiming a trial the worker trains the base network one step, so a configuration it cannot
+    run (device, data, classes) exits 2 without using up a trial. Ctrl-C exits 130 and SIGTERM 143,
+    after queuing the running trial for a retry that resumes it.
+    """
     import optuna
 
     from scaler.study import run_study
+    from scaler.study._signals import StopSignals
+    from scaler.study._storage import safe_url
 
     config = _config(study_file, storage, name, n_trials=n_trials, timeout=timeout, device=device, run_root=run_root)
     # Each trial gets one line below; Optuna's own (a traceback per failed trial) only on request.
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a scheduler's SIGTERM stops like Ctrl-C
-    typer.echo(f"study {config.name!r}: storage {_safe(config.storage)}; runs in {config.study_dir}")
-    try:
-        result = run_study(config, on_trial_end=lambda t: typer.echo(_trial_line(t)), progress=progress, wait=wait)
-    except KeyboardInterrupt:
-        typer.echo("interrupted: the running trial is marked 'interrupted' and queued again; "
-                   "run the same command to resume", err=True)
-        raise typer.Exit(130) from None
+    typer.echo(f"study {config.name!r}: storage {safe_url(config.storage)}")
+    # The process exits after a signal: later Ctrl-C/SIGTERM stay held off until it has (scaler.study._signals).
+    with StopSignals(ignore_after=True):
+        try:
+            result = run_study(config, on_trial_end=lambda t: typer.echo(_trial_line(t)), progress=progress,
+                               wait=wait)
+        except KeyboardInterrupt as exc:  # scaler.study.Interrupted: its message says what was saved
+            typer.echo(f"interrupted by {_signal_name(exc)}: {getattr(exc, 'message', '') or 'nothing was running'}"
+                       f"; run the same command to resume", err=True)
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
     typer.echo(f"stopped ({result.stopped}) after {len(result.trials)} trial(s) in {result.wall_s:.1f} s; "
-               f"`scaler study status {study_file}` lists them")
+               f"runs in {result.study_dir}; `scaler study status {study_file}` lists them")
 
 
-def _safe(url: str) -> str:
-    """A URL without its password."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+def _signal_name(exc: BaseException) -> str:
+    """"Ctrl-C" or "SIGTERM" from an Interrupted's exit code."""
+    return "SIGTERM" if getattr(exc, "exit_code", 130) == 143 else "Ctrl-C"
 
 
 def status(
@@ -103,9 +101,11 @@ def status(
     name: Optional[str] = typer.Option(None, help="Study name (default: the file's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the trial records as JSON."),
 ) -> None:
-    """Print a study's trials: state, rule, factors, params, GMACs, ms/step, mIoU."""
+    """Print a study's trials: state, status, method, factors, params, GMACs, ms/step, mIoU."""
     from scaler.formatting import text_table
-    from scaler.study import study_trials_frame
+    from scaler.rules import factors_text
+    from scaler.study import network_counts, study_trials_frame
+    from scaler.study._storage import safe_url
 
     config = _config(study_file, storage, name)
     frame = study_trials_frame(config.storage, config.name)
@@ -113,21 +113,33 @@ def status(
         typer.echo(frame.to_json(orient="records", indent=2))
         return
     rows = [{
-        "#": r.number, "state": r.state, "status": r.status, "rule": r.rule or "", "factors": _factors(r.factors),
-        "params (M)": _fmt(r.params, ".3f", 1e6), "GMACs": _fmt(r.macs, ".3f", 1e9),
+        "#": r.number, "state": r.state, "status": r.status, "method": r.method or "",
+        "factors": factors_text(r.factors), "params (M)": _fmt(r.params, ".3f", 1e6), "GMACs": _fmt(r.macs, ".3f", 1e9),
         "input": "x".join(map(str, r.input_size)) if isinstance(r.input_size, list) else "",
-        "ms/step": _fmt(r.ms_per_step, ".1f"), "mIoU": _fmt(r.miou, ".4f"),
-        "epochs": _fmt(r.epochs_run, ".0f"), "note": r.fail_reason if isinstance(r.fail_reason, str) else "",
+        "ms/step": _fmt(r.ms_per_step, ".1f"), "mIoU": _fmt(r.miou, ".4f"), "epochs": _fmt(r.epochs_run, ".0f"),
+        "note": _note(r),
     } for r in frame.itertuples()]
-    counts = frame["state"].value_counts().to_dict() if len(frame) else {}
-    typer.echo(f"study {config.name!r} ({_safe(config.storage)}): {len(frame)} trial(s) "
-               f"{json.dumps(counts)}; MACs per image (GFLOPs = 2 x GMACs)")
+    networks = network_counts(frame) if len(frame) else {}
+    typer.echo(f"study {config.name!r} ({safe_url(config.storage)}): {len(frame)} trial(s), "
+               f"{sum(networks.values())} network(s) {json.dumps(networks)}; MACs per image (GFLOPs = 2 x GMACs)")
     if rows:
         typer.echo(text_table(rows))
         done = frame[(frame.status == "completed") & frame.miou.notna()]
         if len(done):
             best = done.loc[done.miou.idxmax()]
-            typer.echo(f"best: trial {best.number} ({best.rule}) mIoU {best.miou:.4f}")
+            typer.echo(f"best: trial {best.number} ({best.method}) mIoU {best.miou:.4f}")
+
+
+def _note(row: Any) -> str:
+    """The status table's note: the reason, and the link between a retried trial and its retry."""
+    import pandas as pd
+
+    notes = [row.fail_reason] if isinstance(row.fail_reason, str) and row.fail_reason else []
+    if pd.notna(row.retried_by):
+        notes.append(f"retried as #{row.retried_by}: one network")
+    if pd.notna(row.retried_from):
+        notes.append(f"retry of #{row.retried_from}")
+    return "; ".join(notes)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,10 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pandas as pd
 
+from scaler.complexity import complexity
 from scaler.errors import ScalerError
-from scaler.vocabulary import EVALUATIONS, METHOD_LABELS, METHODS, RECORD_STATUSES, RUN_TO_RECORD_STATUS, choices_text
+from scaler.spec import NetSpec
+from scaler.study import load_study_config, trial_status
+from scaler.train import load_run
+from scaler.vocabulary import EVALUATIONS, METHOD_LABELS, METHODS, RUN_TO_RECORD_STATUS, choices_text
 
 __all__ = [
     "COLUMNS", "METHOD_ORDER", "PAPER_NAMES", "MANIFEST", "SWEEP_MANIFEST", "collect", "records_from_study",
@@ -58,9 +63,6 @@ def _number(value: Any) -> float:
 def _fill_cost(row: dict[str, Any]) -> None:
     """Fill params/MACs/FLOPs/activations from the spec where the source did not record them."""
     if row.get("spec") and any(math.isnan(_number(row.get(k))) for k in ("params", "macs", "activations")):
-        from scaler.complexity import complexity
-        from scaler.spec import NetSpec
-
         try:
             cost = complexity(NetSpec.from_dict(row["spec"]))
         except (ValueError, TypeError, KeyError):
@@ -142,36 +144,10 @@ def _label_networks(frame: pd.DataFrame) -> pd.Series:
 
 # -- Optuna studies -----------------------------------------------------------------------------
 
-def _trial_status(trial: Any) -> tuple[str, str]:
-    """(status, fail_reason) of a trial, as `scaler study` labels them (its objective's "status" attr).
-
-    The Optuna state wins where the attr cannot be trusted: a worker that died leaves "running" on
-    a trial another worker then FAILed; an infeasible candidate is COMPLETE with mIoU 0 but is no result.
-    """
-    from optuna.trial import TrialState
-
-    attrs = trial.user_attrs
-    status, reason = attrs.get("status"), str(attrs.get("fail_reason") or "")
-    if trial.state == TrialState.WAITING:
-        return "waiting", reason or "queued, not started (an enqueued trial or a retry)"
-    if trial.state == TrialState.RUNNING:
-        return "running", ""
-    if attrs.get("infeasible") or status == "infeasible":
-        return "infeasible", reason or "outside the budget: recorded, never trained"
-    if trial.state == TrialState.FAIL and status in (None, "running", "completed"):
-        fallback = str(trial.system_attrs.get("fail_reason") or "").strip().splitlines()
-        return "failed", reason or (fallback[-1] if fallback else "worker died (no heartbeat) or unknown error")
-    if trial.state == TrialState.PRUNED:
-        return "pruned", reason
-    if status in RECORD_STATUSES and status != "running":
-        return status, reason
-    return ("completed", "") if trial.state == TrialState.COMPLETE else ("failed", reason)
-
-
 def _trial_row(trial: Any, objectives: Sequence[str], evaluation: str = "best") -> dict[str, Any]:
     """One trial -> one row; a completed trial without a "best" attr takes accuracies from its values."""
     attrs = trial.user_attrs
-    status, reason = _trial_status(trial)
+    status, reason = trial_status(trial)
     best = dict(attrs.get("best") or {})
     if status == "completed" and trial.values is not None:
         for name, value in zip(objectives, trial.values):
@@ -199,8 +175,6 @@ def records_from_study(storage: str, study_name: str | None = None, evaluation: 
     Raises:
         ScalerError: unreachable storage, missing SQLite file, unknown study name.
     """
-    import optuna
-
     for prefix in ("postgres://", "postgresql://"):  # as scaler.study does: psycopg2, the driver of the extra
         if storage.startswith(prefix):
             storage = "postgresql+psycopg2://" + storage[len(prefix):]
@@ -225,7 +199,10 @@ def records_from_study(storage: str, study_name: str | None = None, evaluation: 
     objectives = list(study.user_attrs.get("objectives") or [])
     if not objectives and study.metric_names:
         objectives = list(study.metric_names)
-    rows = [_trial_row(t, objectives, evaluation) for t in study.get_trials(deepcopy=False)]
+    trials = study.get_trials(deepcopy=False)
+    # A killed trial and its retry are one network: report only the last attempt of each.
+    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+    rows = [_trial_row(t, objectives, evaluation) for t in trials if t.number not in retried]
     frame = _finish(rows, f"study {study_name!r} in {_hide_password(storage)}", evaluation)
     frame.attrs.update({k: study.user_attrs.get(k) for k in ("base_spec", "budgets", "objectives", "directions")})
     return frame
@@ -280,8 +257,6 @@ def _run_row(run_dir: Path, meta: dict[str, Any] | None = None, evaluation: str 
         history = _read_json(run_dir / "history.json")
         row["history"] = history if isinstance(history, list) else []
         return row
-    from scaler.train import load_run
-
     try:
         result = load_run(run_dir)
     except Exception as exc:  # a corrupt run must show up as such, never stop the report
@@ -346,8 +321,6 @@ def records_from_reproduce(folder: str | Path, evaluation: str = "best",
 
 def _study_from_toml(path: Path, study_name: str | None, evaluation: str = "best") -> pd.DataFrame:
     """The study a study TOML names (its storage URL and name, through scaler.study.load_study_config)."""
-    from scaler.study import load_study_config
-
     config = load_study_config(path)
     return records_from_study(config.storage, study_name or config.name, evaluation)
 

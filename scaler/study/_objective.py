@@ -11,18 +11,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+import torch
+from optuna.trial import TrialState
 
 from scaler.complexity import Complexity
 from scaler.errors import ScalerError
+from scaler.train import Diverged
 from scaler.study._budget import Network, resolve_network
 from scaler.study._config import StudyConfig
-from scaler.study._storage import set_user_attrs
-from scaler.vocabulary import TRIAL_STATUSES
+from scaler.study._optuna_private import set_user_attrs
 
-__all__ = ["StudyObjective", "TrialFailed", "TrialTiming", "STATUSES"]
+__all__ = ["StudyObjective", "TrialFailed", "TrialTiming", "INTERRUPTED"]
 
-#: Values of the "status" user attribute (the vocabulary's).
-STATUSES = TRIAL_STATUSES
+#: The fail_reason of a trial stopped by Ctrl-C or SIGTERM (it is queued for a retry).
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
 
 
 class TrialFailed(Exception):
@@ -46,8 +48,6 @@ def _jsonable(value: Any) -> Any:
 
 def _is_oom(exc: BaseException) -> bool:
     """An out-of-memory error of any device (CUDA, MPS, CPU allocator)."""
-    import torch
-
     oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None),
                                   getattr(torch.cuda, "OutOfMemoryError", None)) if t is not None)
     if isinstance(exc, (MemoryError, *oom_types)):
@@ -89,37 +89,39 @@ class StudyObjective:
     Args:
         config: the study.
         train_fn: `scaler.train.train` or a stand-in with its signature.
+        study_dir: the study's run folder (`config.study_dir(run_key)`); trial N trains in trial_NNNN.
         claim: the worker's claim lock, released as soon as the trial exists in storage.
         progress: show the trainer's progress bar.
     """
 
     config: StudyConfig
     train_fn: Callable[..., Any]
+    study_dir: Path
     claim: Any = None
     progress: bool = False
     timing: TrialTiming = field(default_factory=TrialTiming)
-    trial_id: int | None = None
+    #: The trial this worker is running (None between trials): what an interrupt must save and queue.
+    trial: optuna.Trial | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         if self.claim is not None:
             self.claim.release()  # the trial is RUNNING in storage now, so it is counted
-        self.trial_id = trial._trial_id
+        self.trial = trial
         self.timing.number = trial.number
         start = time.perf_counter()
-        frozen = trial.storage.get_trial(trial._trial_id)
-        system = frozen.system_attrs
-        origin = system.get("failed_trial", trial.number)  # a retried trial resumes its original's run dir
+        frozen = _running(trial)
+        origin = frozen.system_attrs.get("failed_trial", trial.number)  # a retry resumes its original's run dir
         candidate = self.config.space.suggest(trial)
         try:
-            network = resolve_network(self.config, candidate)
+            network = resolve_network(self.config.scaling, self.config.base, self.config.infeasible, candidate)
             cfg = dataclasses.replace(self.config.train, **candidate.train)
         except ScalerError as exc:  # a candidate no network or training config can be made of
-            self._record(trial, {"rule": candidate.rule, "status": "failed", "fail_reason": str(exc)})
+            self._record(trial, {"method": candidate.method, "status": "failed", "fail_reason": str(exc)})
             raise TrialFailed(str(exc)) from exc
-        run_dir = self.config.study_dir / f"trial_{origin:04d}"
+        run_dir = self.study_dir / f"trial_{origin:04d}"
         self.timing.budget_s = time.perf_counter() - start
         self._record(trial, {
-            "rule": network.rule, "factors": network.factors.as_dict(), "spec": network.spec.to_dict(),
+            "method": network.method, "factors": network.factors.as_dict(), "spec": network.spec.to_dict(),
             "params": network.cost.params, "macs": network.cost.macs, "flops": network.cost.flops,
             "activations": network.cost.activations, "input_size": list(network.cost.input_size),
             "seed": cfg.seed, "run_dir": str(run_dir), "infeasible": not network.feasible,
@@ -128,8 +130,9 @@ class StudyObjective:
             **({"note": network.note} if network.note else {}),
         })
         t = time.perf_counter()
+        inherited = frozen.constraints  # a retried trial inherits its original's constraints
         for metric, value in network.constraints.items():
-            if f"constraints:budget_{metric}" not in system:  # a retried trial inherits its constraints
+            if f"budget_{metric}" not in inherited:
                 trial.set_constraint(f"budget_{metric}", value)
         self.timing.record_s += time.perf_counter() - t
         if not network.feasible:
@@ -142,8 +145,6 @@ class StudyObjective:
     def _train(self, trial: optuna.Trial, network: Network, cfg: Any, run_dir: Path, reported: dict[int, float],
                resume: bool) -> float | list[float]:
         """Train the network; map the trainer's outcome to a trial state and its record."""
-        from scaler.train import Diverged
-
         history: list[dict[str, Any]] = []
         single = not self.config.multi_objective
 
@@ -174,8 +175,7 @@ class StudyObjective:
             self._finish(trial, start, {"status": "diverged", "fail_reason": str(exc), "history": history})
             raise TrialFailed(str(exc)) from exc
         except KeyboardInterrupt:
-            self._finish(trial, start, {"status": "interrupted", "fail_reason": "interrupted (Ctrl-C or SIGTERM)",
-                                        "history": history})
+            self._finish(trial, start, {"status": "interrupted", "fail_reason": INTERRUPTED, "history": history})
             raise
         except Exception as exc:
             if _is_oom(exc):
@@ -219,9 +219,13 @@ class StudyObjective:
         return [miou] + [float(costs[name]) for name in self.config.objectives[1:]]
 
 
+def _running(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """The stored record of a running trial (system attributes, inherited intermediate values), by public calls."""
+    running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return next(t for t in running if t.number == trial.number)
+
+
 def _free_device_memory() -> None:
     """Give cached CUDA blocks back after an OOM so the next trial starts clean."""
-    import torch
-
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -1,20 +1,20 @@
-"""Search spaces (search_spaces/*.toml): what a trial samples — a rule or free per-part factors, plus training knobs.
+"""Search spaces (search_spaces/*.toml): what a trial samples — a method or free per-part factors, plus training knobs.
 
 A file has up to three tables; every entry is a fixed value, `{choices = [...]}` or a range
 `{low = .., high = .., log = false, step = ..}` (integer when low and high are both integers,
 except factors, which are always real):
 
-    rule = {choices = ["baseline", "depth", "width", "resolution", "compound", "asymmetric"]}
+    method = {choices = ["baseline", "depth", "width", "resolution", "compound", "asymmetric"]}
 
-    [factors]            # free factors instead of a rule; absent factors stay 1
+    [factors]            # free factors instead of a method; absent factors stay 1
     encoder_depth = {low = 1.0, high = 3.0}
     decoder_width = 1.0
 
     [train]              # any TrainConfig field
     lr = {low = 3e-4, high = 3e-3, log = true}
 
-A rule is solved into the study's budget, so it is always feasible; free factors may not be
-(see scaler.study for what happens then). Optuna parameter names are the bare keys ("rule",
+A method is solved into the study's budget, so it is always feasible; free factors may not be
+(see scaler.study for what happens then). Optuna parameter names are the bare keys ("method",
 "encoder_depth", "lr"), which is what optuna-dashboard shows.
 """
 from __future__ import annotations
@@ -28,14 +28,15 @@ import optuna
 
 from scaler.errors import ConfigError
 from scaler.io import read_toml
-from scaler.rules import METHODS, Factors
+from scaler.rules import Factors
+from scaler.vocabulary import NAMED_METHODS, choices_text
 
 __all__ = ["Fixed", "Choice", "Range", "Param", "SearchSpace", "Candidate", "FACTOR_NAMES", "parse_search_space"]
 
 #: Factor names a search space may sample; "depth"/"width" set both parts at once.
 FACTOR_NAMES = ("encoder_depth", "encoder_width", "decoder_depth", "decoder_width", "resolution", "depth", "width")
-#: Rules a space may choose from: every named method but "custom" (free factors are the [factors] table).
-RULE_CHOICES = tuple(m for m in METHODS if m != "custom")
+#: Keys of a search-space file.
+SPACE_KEYS = ("method", "factors", "train", "description")
 
 
 @dataclass(frozen=True)
@@ -99,53 +100,53 @@ Param = Union[Fixed, Choice, Range]
 
 @dataclass(frozen=True)
 class Candidate:
-    """What one trial sampled: a rule (solved into the budget) or free factors, and training overrides."""
+    """What one trial sampled: a method (solved into the budget) or free factors, and training overrides."""
 
-    rule: str
+    method: str
     factors: Factors | None
     train: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """A parsed search space: the rule (or free factors) and training parameters, each Fixed/Choice/Range."""
+    """A parsed search space: the method (or free factors) and training parameters, each Fixed/Choice/Range."""
 
-    rule: Param = Fixed("baseline")
+    method: Param = Fixed("baseline")
     factors: dict[str, Param] = field(default_factory=dict)
     train: dict[str, Param] = field(default_factory=dict)
     path: str | None = None
 
     @property
     def free_factors(self) -> bool:
-        """True when trials sample factors directly (rule "custom"), which can break the budget."""
+        """True when trials sample factors directly (method "custom"), which can break the budget."""
         return bool(self.factors)
 
-    def rules(self) -> list[str]:
-        """The rules trials may use."""
-        return ["custom"] if self.free_factors else self.rule.values()
+    def methods(self) -> list[str]:
+        """The methods trials may use."""
+        return ["custom"] if self.free_factors else self.method.values()
 
     def suggest(self, trial: optuna.Trial) -> Candidate:
-        """Sample one candidate (define-by-run: rule or factors first, then training knobs)."""
+        """Sample one candidate (define-by-run: method or factors first, then training knobs)."""
         factors = None
         if self.free_factors:
             values = {name: float(p.suggest(trial, name)) for name, p in self.factors.items()}
             factors = Factors.from_dict(values)
-            rule = "custom"
+            method = "custom"
         else:
-            rule = self.rule.suggest(trial, "rule")
+            method = self.method.suggest(trial, "method")
         train = {name: p.suggest(trial, name) for name, p in self.train.items()}
-        return Candidate(rule, factors, train)
+        return Candidate(method, factors, train)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the space (stored with the study, so workers can check they agree)."""
         record: dict[str, Any] = {"factors": {k: _record(p) for k, p in self.factors.items()}} if self.free_factors \
-            else {"rule": _record(self.rule)}
+            else {"method": _record(self.method)}
         record["train"] = {k: _record(p) for k, p in self.train.items()}
         return record
 
     def grid(self) -> dict[str, list[Any]]:
         """The search space as a GridSampler grid; ConfigError when a parameter is a continuous range."""
-        axes: dict[str, Param] = dict(self.factors) if self.free_factors else {"rule": self.rule}
+        axes: dict[str, Param] = dict(self.factors) if self.free_factors else {"method": self.method}
         axes.update(self.train)
         grid = {}
         for name, param in axes.items():
@@ -232,6 +233,58 @@ def _check_values(where: str, key: str, param: Param, check: Any) -> None:
             raise ConfigError(f"{where}: {key}={value!r}: {exc}") from None
 
 
+def _parse_method(where: str, data: dict[str, Any]) -> Param:
+    """The `method` entry: a method name or {choices = [...]} of NAMED_METHODS."""
+    if "method" in data and "factors" in data:
+        raise ConfigError(f"{where}: method={data['method']!r} and [factors] both given; valid: a method (solved "
+                          f"into the budget) or free [factors], not both")
+    method = _parse_param(where, "method", data.get("method", "baseline"))
+    if isinstance(method, Range):
+        raise ConfigError(f"{where}: method={data['method']!r}: valid: a method name or {{choices = [...]}}")
+    for name in method.values():
+        if name not in NAMED_METHODS:
+            raise ConfigError(f"{where}: method={name!r}: unknown method; valid: {choices_text(NAMED_METHODS)} "
+                              f"(free factors go in a [factors] table)")
+    return method
+
+
+def _parse_factors(where: str, data: dict[str, Any]) -> dict[str, Param]:
+    """The [factors] table: factor name -> fixed value, choices or range (always real)."""
+    factors_raw = data.get("factors", {})
+    if not isinstance(factors_raw, dict):
+        raise ConfigError(f"{where}: factors={factors_raw!r}: valid: a table of factor = value or range")
+    factors: dict[str, Param] = {}
+    for key, raw in factors_raw.items():
+        if key not in FACTOR_NAMES:
+            raise ConfigError(f"{where}: factors.{key}: unknown factor; valid: {choices_text(FACTOR_NAMES)}")
+        param = _parse_param(where, f"factors.{key}", raw, real=True)
+        _check_values(where, f"factors.{key}", param, lambda v, k=key: Factors.from_dict({k: v}))
+        factors[key] = param
+    for shared in ("depth", "width"):
+        if shared in factors and {f"encoder_{shared}", f"decoder_{shared}"} & set(factors):
+            raise ConfigError(f"{where}: factors.{shared} sets both parts and cannot be mixed with "
+                              f"encoder_{shared}/decoder_{shared}")
+    if "factors" in data and not factors:
+        raise ConfigError(f"{where}: [factors] is empty; valid: at least one of {choices_text(FACTOR_NAMES)}")
+    return factors
+
+
+def _parse_train(where: str, data: dict[str, Any], train_fields: tuple[str, ...], check_train: Any) -> dict[str, Param]:
+    """The [train] table: TrainConfig field -> fixed value, choices or range, each value checked."""
+    train_raw = data.get("train", {})
+    if not isinstance(train_raw, dict):
+        raise ConfigError(f"{where}: train={train_raw!r}: valid: a table of TrainConfig field = value or range")
+    train: dict[str, Param] = {}
+    for key, raw in train_raw.items():
+        if key not in train_fields:
+            raise ConfigError(f"{where}: train.{key}: unknown training field; valid: {choices_text(train_fields)}")
+        param = _parse_param(where, f"train.{key}", raw)
+        if check_train is not None:
+            _check_values(where, f"train.{key}", param, lambda v, k=key: check_train(k, v))
+        train[key] = param
+    return train
+
+
 def parse_search_space(data: dict[str, Any], where: str, train_fields: tuple[str, ...],
                        check_train: Any = None) -> SearchSpace:
     """Validate a search-space table; `where` names the file in errors.
@@ -242,47 +295,15 @@ def parse_search_space(data: dict[str, Any], where: str, train_fields: tuple[str
         train_fields: the TrainConfig fields a [train] entry may name.
         check_train: optional callable(name, value) raising ValueError for a bad training value.
     """
-    unknown = set(data) - {"rule", "factors", "train", "description"}
+    if "rule" in data:  # the word before the vocabulary settled on "method"
+        raise ConfigError(f"{where}: rule={data['rule']!r}: the key is now 'method'; valid: "
+                          f"method = {{choices = [...]}} of {choices_text(NAMED_METHODS)}")
+    unknown = set(data) - set(SPACE_KEYS)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; valid: rule, factors, train, description")
-    if "rule" in data and "factors" in data:
-        raise ConfigError(f"{where}: rule={data['rule']!r} and [factors] both given; valid: a rule (solved into "
-                          f"the budget) or free [factors], not both")
-    rule = _parse_param(where, "rule", data.get("rule", "baseline"))
-    if isinstance(rule, Range):
-        raise ConfigError(f"{where}: rule={data['rule']!r}: valid: a rule name or {{choices = [...]}}")
-    for name in rule.values():
-        if name not in RULE_CHOICES:
-            raise ConfigError(f"{where}: rule={name!r}: unknown rule; valid: {', '.join(RULE_CHOICES)} "
-                              f"(free factors go in a [factors] table)")
-    factors_raw = data.get("factors", {})
-    if not isinstance(factors_raw, dict):
-        raise ConfigError(f"{where}: factors={factors_raw!r}: valid: a table of factor = value or range")
-    factors: dict[str, Param] = {}
-    for key, raw in factors_raw.items():
-        if key not in FACTOR_NAMES:
-            raise ConfigError(f"{where}: factors.{key}: unknown factor; valid: {', '.join(FACTOR_NAMES)}")
-        param = _parse_param(where, f"factors.{key}", raw, real=True)
-        _check_values(where, f"factors.{key}", param, lambda v, k=key: Factors.from_dict({k: v}))
-        factors[key] = param
-    for shared in ("depth", "width"):
-        if shared in factors and {f"encoder_{shared}", f"decoder_{shared}"} & set(factors):
-            raise ConfigError(f"{where}: factors.{shared} sets both parts and cannot be mixed with "
-                              f"encoder_{shared}/decoder_{shared}")
-    if factors_raw and not factors:
-        raise ConfigError(f"{where}: [factors] is empty; valid: at least one of {', '.join(FACTOR_NAMES)}")
-    train_raw = data.get("train", {})
-    if not isinstance(train_raw, dict):
-        raise ConfigError(f"{where}: train={train_raw!r}: valid: a table of TrainConfig field = value or range")
-    train: dict[str, Param] = {}
-    for key, raw in train_raw.items():
-        if key not in train_fields:
-            raise ConfigError(f"{where}: train.{key}: unknown training field; valid: {', '.join(train_fields)}")
-        param = _parse_param(where, f"train.{key}", raw)
-        if check_train is not None:
-            _check_values(where, f"train.{key}", param, lambda v, k=key: check_train(k, v))
-        train[key] = param
-    return SearchSpace(rule, factors, train, where)
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; valid: {choices_text(SPACE_KEYS)}")
+    method = _parse_method(where, data)
+    factors = _parse_factors(where, data)
+    return SearchSpace(method, factors, _parse_train(where, data, train_fields, check_train), where)
 
 
 def load_search_space(path: str | Path, train_fields: tuple[str, ...], check_train: Any = None) -> SearchSpace:

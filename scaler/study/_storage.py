@@ -29,7 +29,8 @@ from sqlalchemy.engine import make_url
 
 from scaler.errors import ConfigError
 
-__all__ = ["open_storage", "ClaimLock", "claim_lock", "sqlite_path", "retry_callback", "set_user_attrs"]
+__all__ = ["open_storage", "ClaimLock", "claim_lock", "sqlite_path", "retry_callback", "check_storage_url",
+           "safe_url"]
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -70,6 +71,38 @@ def _normalise(url: str) -> str:
     return url
 
 
+def safe_url(url: str) -> str:
+    """A URL as it may be printed: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def check_storage_url(url: str, where: str = "storage") -> str:
+    """`url` itself when SQLAlchemy knows its scheme and its driver is installed here; else a one-line ConfigError.
+
+    Checked before anything is opened or written, so `mysql://...` without a MySQL driver, or a
+    misspelt scheme, fails in one line instead of a traceback from deep inside SQLAlchemy.
+    """
+    valid = "valid: sqlite:///FILE, postgresql://user@host/db, or another SQLAlchemy URL whose driver is installed"
+    try:
+        parsed = make_url(_normalise(url))
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(f"{where} = {url!r}: not an SQLAlchemy URL; {valid}") from None
+    try:
+        dialect = parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise ConfigError(f"{where} = {safe_url(url)!r}: unknown database scheme {parsed.drivername!r}; "
+                          f"{valid}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise ConfigError(f"{where} = {safe_url(url)!r}: the driver of {parsed.drivername!r} is not installed "
+                          f"({exc}); {valid}") from None
+    return url
+
+
 def open_storage(url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None,
                  max_retry: int = 2) -> optuna.storages.RDBStorage:
     """An RDBStorage for `url`; with a heartbeat, trials of dead workers are failed and retried.
@@ -81,12 +114,8 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None, grace_perio
         max_retry: how many times a dead worker's trial is re-queued (as a WAITING trial with
             system attribute `failed_trial`, see RetryHeartbeatStaleTrialCallback).
     """
-    url = _normalise(url)
-    try:
-        parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError as exc:
-        raise ConfigError(f"storage URL {url!r} is not an SQLAlchemy URL ({exc}); valid: e.g. sqlite:///study.db, "
-                          f"postgresql://user@host/db") from None
+    url = _normalise(check_storage_url(url))
+    parsed = make_url(url)
     engine_kwargs: dict[str, Any] = {}
     db_file = sqlite_path(url)
     if db_file is not None:
@@ -105,32 +134,13 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None, grace_perio
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
         except sqlalchemy.exc.OperationalError as exc:
-            raise ConfigError(f"cannot open storage {parsed.render_as_string(hide_password=True)}: "
-                              f"{str(exc.orig).strip()}") from None
+            raise ConfigError(f"cannot open storage {safe_url(url)}: {_first_line(exc)}") from None
 
 
-def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    """Write several user attributes of a running trial in ONE transaction where the storage allows.
-
-    Optuna commits every `set_user_attr` on its own (a few queries and a commit, i.e. an fsync);
-    a trial record is ~25 attributes, which made writing it half of the search overhead. On an
-    RDBStorage the batch goes through its own per-attribute writer inside one session; if those
-    internals are not there (another storage, another Optuna), the public calls are used.
-    """
-    backend = getattr(trial.storage, "_backend", trial.storage)
-    writer = getattr(backend, "_set_trial_attr_without_commit", None)
-    try:
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-    except ImportError:
-        writer = None
-    if not isinstance(backend, optuna.storages.RDBStorage) or writer is None:
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        return
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        for key, value in attrs.items():
-            writer(session, models.TrialUserAttributeModel, trial._trial_id, key, value)
+def _first_line(exc: sqlalchemy.exc.DBAPIError) -> str:
+    """The driver's own message, first line only (a one-line error)."""
+    lines = str(exc.orig).strip().splitlines()
+    return lines[0] if lines else type(exc.orig).__name__
 
 
 def _key(name: str) -> int:
@@ -244,8 +254,7 @@ def _global_lock(url: str) -> Iterator[None]:
         lock.acquire()
     except sqlalchemy.exc.OperationalError as exc:
         lock.close()
-        raise ConfigError(f"cannot reach storage {make_url(url).render_as_string(hide_password=True)}: "
-                          f"{str(exc.orig).strip()}") from None
+        raise ConfigError(f"cannot reach storage {safe_url(url)}: {_first_line(exc)}") from None
     try:
         yield
     finally:

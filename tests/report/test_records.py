@@ -116,12 +116,12 @@ def test_bad_sources_name_what_is_valid(tmp_path) -> None:
 
 
 def test_study_toml_names_storage_and_study(tmp_path) -> None:
-    space = Path(__file__).resolve().parents[2] / "search_spaces" / "rules.toml"
+    space = Path(__file__).resolve().parents[2] / "search_spaces" / "methods.toml"
     toml = tmp_path / "tiny.toml"
     toml.write_text(f'[study]\nname = "tiny_toml"\nsampler = "grid"\nsearch_space = "{space}"\n\n'
                     '[storage]\nurl = "sqlite:///tiny.db"\n\n'
                     '[network]\nfamily = "unet"\nwidth = 8\ninput_size = [32, 32]\nclasses = 3\n\n'
-                    '[budget]\nlimits = ["params=2x"]\n\n[data]\nname = "shapes"\n')
+                    '[scaling]\nbudget = ["params=2x"]\n\n[data]\nname = "shapes"\n')
     new_study(f"sqlite:///{tmp_path / 'tiny.db'}", "tiny_toml")
     df = collect(toml)
     check_study_record(df, seeds=1)

@@ -10,6 +10,7 @@ from scaler.study import SearchSpace, load_search_space, load_study_config
 from scaler.study._config import default_storage
 from scaler.study._space import Choice, Fixed, Range
 from scaler.train import TrainConfig
+from scaler.vocabulary import DEPTH_ROUNDINGS, NAMED_METHODS
 from tests.study.fakes import write_study
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,14 +22,14 @@ def test_shipped_study_files_load(name: str) -> None:
     config = load_study_config(REPO / "studies" / f"{name}.toml")
     assert config.name == name
     assert config.objectives[0] == "miou" and config.directions[0] == "maximize"
-    assert [str(b) for b in config.budgets] == ["params<=2x"]
+    assert [str(b) for b in config.scaling.budgets] == ["params<=2x"]
     assert config.storage == default_storage(name)  # not set in the file: ./runs/studies/<name>/study.db
 
 
-def test_quickstart_is_the_rules_grid() -> None:
+def test_quickstart_is_the_methods_grid() -> None:
     config = load_study_config(REPO / "studies" / "quickstart.toml")
     assert config.sampler == "grid" and config.train.data == "shapes"
-    assert config.space.grid() == {"rule": ["baseline", "depth", "width", "resolution", "compound", "asymmetric"]}
+    assert config.space.grid() == {"method": list(NAMED_METHODS)}
 
 
 def test_camvid_data_root_is_relative_to_the_file() -> None:
@@ -37,7 +38,7 @@ def test_camvid_data_root_is_relative_to_the_file() -> None:
     assert config.base.input_size == (96, 128) and config.base.encoder[0].width == 16
 
 
-@pytest.mark.parametrize("name", ["rules", "factors"])
+@pytest.mark.parametrize("name", ["methods", "factors"])
 def test_shipped_search_spaces_load(name: str) -> None:
     space = load_search_space(REPO / "search_spaces" / f"{name}.toml", TRAIN_FIELDS)
     assert isinstance(space, SearchSpace)
@@ -47,7 +48,7 @@ def test_shipped_search_spaces_load(name: str) -> None:
 def test_factors_space_parses_ranges() -> None:
     space = load_search_space(REPO / "search_spaces" / "factors.toml", TRAIN_FIELDS)
     assert space.factors["encoder_width"] == Range(1.0, 2.0, log=True)
-    assert space.train["lr"].log and space.rules() == ["custom"]
+    assert space.train["lr"].log and space.methods() == ["custom"]
     with pytest.raises(ConfigError, match=r"factors.toml: encoder_depth=.*grid sampler needs finite values"):
         space.grid()
 
@@ -69,9 +70,9 @@ def test_grid_n_trials_defaults_to_the_grid_and_overrides_are_checked(tmp_path: 
 
 
 def test_integer_ranges_and_fixed_values(tmp_path: Path) -> None:
-    space = {"rule": "width", "train": {"batch_size": {"low": 4, "high": 16, "step": 4}, "optimizer": "sgd"}}
+    space = {"method": "width", "train": {"batch_size": {"low": 4, "high": 16, "step": 4}, "optimizer": "sgd"}}
     config = load_study_config(write_study(tmp_path, space, study={"sampler": "grid"}))
-    assert config.space.rule == Fixed("width")
+    assert config.space.method == Fixed("width")
     assert config.space.train["batch_size"] == Range(4, 16, step=4, integer=True)
     assert config.space.grid() == {"batch_size": [4, 8, 12, 16]}
     assert config.space.train["optimizer"] == Fixed("sgd")
@@ -99,11 +100,19 @@ BAD = {
                                   "pruner_options": {"warmup": 1}}}, None, ["pruner_options = {'warmup': 1}"]),
     "no stop": ({"study": {"sampler": "tpe"}}, None, ["neither n_trials nor timeout"]),
     "n_trials": ({"study": {"n_trials": 0}}, None, ["n_trials=0"]),
-    "budget syntax": ({"budget": {"limits": ["params<2x"]}}, None, ["[budget] limits", "params<2x"]),
-    "budget below base": ({"budget": {"limits": ["params=0.5x"]}}, None, ["[budget] limits", "below the base"]),
-    "budget missing": ({"budget": {"limits": []}}, None, ["[budget] limits: missing", "solved into a budget"]),
-    "infeasible": ({"budget": {"infeasible": "skip"}}, None, ["[budget] infeasible = 'skip'", "constrain, project"]),
-    "ratio": ({"budget": {"ratio": [1.2, 1.1]}}, None, ["[budget] ratio = [1.2, 1.1]"]),
+    "budget syntax": ({"scaling": {"budget": ["params<2x"]}}, None, ["[scaling]", "params<2x"]),
+    "budget below base": ({"scaling": {"budget": ["params=0.5x"]}}, None, ["[scaling] budget", "below the base"]),
+    "budget missing": ({"scaling": {"budget": []}}, None, ["[scaling] budget: missing", "solved into a budget"]),
+    "duplicate budget": ({"scaling": {"budget": ["params=2x", "params=3x"]}}, None,
+                         ["[scaling]", "two budgets for params"]),
+    "tolerance": ({"scaling": {"tolerance": 1.5}}, None, ["[scaling]", "tolerance", "1.5"]),
+    "depth rounding": ({"scaling": {"depth_rounding": "ceil"}}, None,
+                       ["[scaling]", "'ceil'", ", ".join(DEPTH_ROUNDINGS)]),
+    "method in scaling": ({"scaling": {"method": "width"}}, None,
+                          ["[scaling]", "unknown key(s) ['method']", "budget, ratio, tolerance, depth_rounding"]),
+    "old budget table": ({"budget": {"limits": ["params=2x"]}}, None, ["[budget] is now [scaling]", "budget = [...]"]),
+    "infeasible": ({"study": {"infeasible": "skip"}}, None, ["[study] infeasible = 'skip'", "constrain, project"]),
+    "ratio": ({"scaling": {"ratio": [1.2, 1.1]}}, None, ["[scaling]", "[1.2, 1.1]"]),
     "network option": ({"network": {"widht": 8}}, None, ["[network]", "widht"]),
     "train field": ({"train": {"epoch": 2}}, None, ["[train] epoch", "unknown training field"]),
     "train value": ({"train": {"optimizer": "adam"}}, None, ["[train]", "'adam'", "adamw, sgd"]),
@@ -111,9 +120,17 @@ BAD = {
     "heartbeat": ({"storage": {"heartbeat_interval": 10, "grace_period": 5}}, None,
                   ["[storage] grace_period = 5", "more than heartbeat_interval (10)"]),
     "storage url": ({"storage": {"url": "study.db"}}, None, ["[storage] url = 'study.db'", "SQLAlchemy URL"]),
-    "space rule": ({}, {"rule": {"choices": ["width", "deep"]}}, ["space.toml", "rule='deep'", "unknown rule"]),
-    "space custom rule": ({}, {"rule": "custom"}, ["rule='custom'", "[factors]"]),
-    "space rule and factors": ({}, {"rule": "width", "factors": {"encoder_width": 1.2}}, ["not both"]),
+    "storage scheme": ({"storage": {"url": "foo://host/db"}}, None,
+                       ["[storage] url = 'foo://host/db'", "unknown database scheme 'foo'"]),
+    "storage driver": ({"storage": {"url": "mysql://user@host/db"}}, None,
+                       ["[storage] url = 'mysql://user@host/db'", "driver of 'mysql' is not installed", "MySQLdb"]),
+    "name too long": ({"study": {"name": "n" * 600}}, None, ["[study] name", "600 characters", "at most 200 bytes"]),
+    "name with slash": ({"study": {"name": "a/b"}}, None, ["[study] name = 'a/b'", "no '/'"]),
+    "space method": ({}, {"method": {"choices": ["width", "deep"]}}, ["space.toml", "method='deep'",
+                                                                      "unknown method", ", ".join(NAMED_METHODS)]),
+    "space old rule key": ({}, {"rule": {"choices": ["width"]}}, ["space.toml", "the key is now 'method'"]),
+    "space custom method": ({}, {"method": "custom"}, ["method='custom'", "[factors]"]),
+    "space method and factors": ({}, {"method": "width", "factors": {"encoder_width": 1.2}}, ["not both"]),
     "space factor name": ({}, {"factors": {"encoder_height": 1.2}}, ["factors.encoder_height", "unknown factor"]),
     "space factor value": ({}, {"factors": {"resolution": -1.0}}, ["factors.resolution=-1.0"]),
     "space range": ({}, {"factors": {"encoder_depth": {"low": 2.0, "high": 1.0}}},
@@ -153,8 +170,8 @@ def test_toml_syntax_error_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_space_choices_become_grid_axes(tmp_path: Path) -> None:
-    space = {"rule": {"choices": ["baseline", "width"]}, "train": {"lr": {"choices": [1e-3, 3e-3]}}}
+    space = {"method": {"choices": ["baseline", "width"]}, "train": {"lr": {"choices": [1e-3, 3e-3]}}}
     config = load_study_config(write_study(tmp_path, space))
-    assert config.space.rule == Choice(("baseline", "width"))
-    assert config.space.grid() == {"rule": ["baseline", "width"], "lr": [1e-3, 3e-3]}
+    assert config.space.method == Choice(("baseline", "width"))
+    assert config.space.grid() == {"method": ["baseline", "width"], "lr": [1e-3, 3e-3]}
     assert config.space.grid_size() == 4

@@ -1,4 +1,4 @@
-"""Many workers on one study in the real PostgreSQL server: a global n_trials, and a SIGKILLed worker costs nothing."""
+"""Many workers on one study in the real PostgreSQL: a global n_trials; a killed or broken worker costs nothing."""
 from __future__ import annotations
 
 import uuid
@@ -7,7 +7,11 @@ from typing import Iterator
 
 import pytest
 
-from tests.study.fakes import check_exact_total, check_kill_and_resume
+from tests.cli_helpers import run_cli
+from tests.study.fakes import (
+    check_broken_worker_costs_nothing, check_exact_total, check_kill_and_resume, check_separate_run_folders,
+    write_study,
+)
 
 URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
@@ -48,3 +52,21 @@ def test_three_workers_finish_exactly_n_trials(tmp_path: Path, study_name: str, 
 
 def test_sigkilled_worker_leaves_finished_trials_intact_and_is_retried(tmp_path: Path, study_name: str) -> None:
     check_kill_and_resume(tmp_path, URL, study_name)
+
+
+def test_a_broken_worker_beside_two_good_ones_leaves_exactly_n_trials(tmp_path: Path, study_name: str) -> None:
+    check_broken_worker_costs_nothing(tmp_path, URL, study_name)
+
+
+def test_same_study_name_in_sqlite_and_postgresql_never_shares_run_folders(tmp_path: Path, study_name: str) -> None:
+    check_separate_run_folders(tmp_path, (f"sqlite:///{tmp_path / 'study.db'}", URL), study_name)
+
+
+def test_a_600_character_study_name_is_one_line_and_exit_2(tmp_path: Path, study_name: str, capsys) -> None:
+    import optuna
+
+    before = sorted(optuna.get_all_study_names(URL))
+    result = run_cli(capsys, "study", "run", str(write_study(tmp_path)), "--storage", URL, "--name", "n" * 600)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "600 characters" in result.stderr and "at most 200 bytes" in result.stderr
+    assert sorted(optuna.get_all_study_names(URL)) == before

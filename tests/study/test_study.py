@@ -11,17 +11,17 @@ from optuna.trial import TrialState, create_trial
 
 from scaler.complexity import complexity
 from scaler.errors import ConfigError, ScalerError
-from scaler.study import FRAME_COLUMNS, load_study_config, run_study, study_trials_frame
+from scaler.study import FRAME_COLUMNS, load_study_config, network_counts, run_study, study_trials_frame
+from scaler.study._optuna_private import set_user_attrs
 from scaler.study._runner import may_start
-from scaler.study._storage import open_storage, set_user_attrs
+from scaler.study._storage import open_storage
 from scaler.train import Diverged
 from tests.cli_helpers import run_cli
-from tests.study.fakes import FakeTrainer, check_exact_total, check_kill_and_resume, write_study
+from tests.study.fakes import METHODS, FakeTrainer, check_exact_total, check_kill_and_resume, write_study
 
-RULES = ["baseline", "depth", "width", "resolution", "compound", "asymmetric"]
-TRIAL_ATTRS = {"rule", "factors", "spec", "params", "macs", "flops", "activations", "input_size", "ms_per_step",
+TRIAL_ATTRS = {"method", "factors", "spec", "params", "macs", "flops", "activations", "input_size", "ms_per_step",
                "ms_p10", "ms_p90", "history", "best", "run_dir", "status", "infeasible", "seed"}
-STUDY_ATTRS = {"study_file", "base_spec", "budgets", "objectives", "directions"}
+STUDY_ATTRS = {"study_file", "base_spec", "budgets", "scaling", "objectives", "directions", "run_key"}
 
 
 def _study(config) -> optuna.Study:
@@ -38,7 +38,7 @@ def test_grid_study_records_every_trial(tmp_path: Path) -> None:
     assert study.user_attrs["budgets"] == ["params<=2x"] and study.user_attrs["directions"] == ["maximize"]
     assert study.user_attrs["study_file"] == config.text
     trials = study.get_trials()
-    assert sorted(t.params["rule"] for t in trials) == sorted(RULES)  # the grid: each rule once
+    assert sorted(t.params["method"] for t in trials) == sorted(METHODS)  # the grid: each method once
     for trial in trials:
         attrs = trial.user_attrs
         assert trial.state == TrialState.COMPLETE and TRIAL_ATTRS <= set(attrs)
@@ -46,14 +46,15 @@ def test_grid_study_records_every_trial(tmp_path: Path) -> None:
         assert trial.value == attrs["best"]["miou"] and 0 <= trial.value <= 1
         assert attrs["macs"] * 2 == attrs["flops"] and attrs["params"] <= 2 * complexity(config.base).params
         assert [r["epoch"] for r in attrs["history"]] == [1, 2] and set(trial.intermediate_values) == {1, 2}
-        assert attrs["run_dir"] == str(tmp_path / "runs" / "tiny" / f"trial_{trial.number:04d}")
-        assert all(v <= 0 for v in trial.constraints.values())  # a solved rule always fits
+        assert attrs["run_dir"] == str(run.study_dir / f"trial_{trial.number:04d}")
+        assert all(v <= 0 for v in trial.constraints.values())  # a solved method always fits
     # The budget acts before training: the trainer got exactly the solved spec each trial records.
     trained = {c["out_dir"]: json.loads(c["spec"].to_json()) for c in trainer.calls}
     assert trained == {t.user_attrs["run_dir"]: t.user_attrs["spec"] for t in trials}
     frame = study_trials_frame(config.storage, config.name)
     assert list(frame.columns) == list(FRAME_COLUMNS) and len(frame) == 6
-    assert set(frame.rule) == set(RULES) and frame.miou.notna().all()
+    assert set(frame.method) == set(METHODS) and frame.miou.notna().all()
+    assert run.study_dir == tmp_path / "runs" / f"tiny-{study.user_attrs['run_key']}"
     # Running the study again starts nothing: it is done.
     assert run_study(config, train_fn=trainer).trials == []
 
@@ -73,14 +74,14 @@ def test_free_factors_over_budget_are_recorded_not_trained(tmp_path: Path) -> No
     for trial in infeasible:
         assert trial.state == TrialState.COMPLETE and trial.user_attrs["status"] == "infeasible"
         assert trial.constraints["budget_params"] > 0 and trial.value == 0.0
-        assert "history" not in trial.user_attrs and trial.user_attrs["rule"] == "custom"
+        assert "history" not in trial.user_attrs and trial.user_attrs["method"] == "custom"
     assert all(t.constraints["budget_params"] <= 0 for t in feasible)
     assert not study.best_trial.user_attrs["infeasible"]  # Optuna skips infeasible trials for the best
 
 
 def test_project_policy_trains_the_projection(tmp_path: Path) -> None:
     space = {"factors": {"encoder_width": {"choices": [1.0, 3.0]}}}
-    config = load_study_config(write_study(tmp_path, space, budget={"infeasible": "project"}))
+    config = load_study_config(write_study(tmp_path, space, study={"infeasible": "project"}))
     run_study(config, train_fn=FakeTrainer())
     trials = {t.params["encoder_width"]: t for t in _study(config).get_trials()}
     assert trials[3.0].user_attrs["status"] == "completed" and not trials[3.0].user_attrs["infeasible"]
@@ -103,7 +104,7 @@ def test_diverged_oom_and_bad_candidates_fail_with_a_reason_and_the_study_goes_o
 
     run = run_study(config, train_fn=FakeTrainer(fail=fail, fail_epoch=2))
     assert run.stopped == "n_trials reached" and len(run.trials) == 6
-    frame = study_trials_frame(config.storage, config.name).set_index("rule")
+    frame = study_trials_frame(config.storage, config.name).set_index("method")
     assert frame.loc["baseline", "status"] == "completed"
     assert frame.loc["width", "status"] == "diverged"
     assert frame.loc["width", "fail_reason"] == "diverged at epoch 2 step 3"
@@ -124,7 +125,7 @@ def test_an_unexpected_error_fails_the_trial_and_stops_the_worker(tmp_path: Path
 
 
 def test_median_pruning_stops_bad_learning_rates(tmp_path: Path) -> None:
-    space = {"rule": "baseline", "train": {"lr": {"choices": [1e-3, 2e-3, 1e-5, 1e-1, 1e-6]}}}
+    space = {"method": "baseline", "train": {"lr": {"choices": [1e-3, 2e-3, 1e-5, 1e-1, 1e-6]}}}
     config = load_study_config(write_study(tmp_path, space, study={
         "sampler": "grid", "pruner": "median", "pruner_options": {"n_startup_trials": 2, "n_warmup_steps": 2}},
         train={"epochs": 6}))
@@ -140,8 +141,17 @@ def test_median_pruning_stops_bad_learning_rates(tmp_path: Path) -> None:
     assert len(trainer.calls) == 5
 
 
+def test_the_pruner_sees_the_best_miou_so_far_not_the_epoch_s(tmp_path: Path) -> None:
+    config = load_study_config(write_study(tmp_path, {"method": "baseline"}, train={"epochs": 4}))
+    run_study(config, train_fn=FakeTrainer())
+    trial = _study(config).trials[0]
+    mious = [record["miou"] for record in trial.user_attrs["history"]]
+    assert mious[2] < mious[1]  # the fake curve dips at epoch 3, so the two readings differ there
+    assert trial.intermediate_values == {epoch: max(mious[:epoch]) for epoch in (1, 2, 3, 4)}
+
+
 def test_hyperband_prunes_on_epochs(tmp_path: Path) -> None:
-    space = {"rule": "baseline", "train": {"lr": {"low": 1e-6, "high": 1e-1, "log": True}}}
+    space = {"method": "baseline", "train": {"lr": {"low": 1e-6, "high": 1e-1, "log": True}}}
     config = load_study_config(write_study(tmp_path, space, study={
         "sampler": "random", "n_trials": 12, "pruner": "hyperband"}, train={"epochs": 9}))
     run_study(config, train_fn=FakeTrainer())
@@ -170,18 +180,19 @@ def test_ctrl_c_marks_the_trial_and_the_next_run_resumes_it(tmp_path: Path) -> N
     assert trials[1].system_attrs["failed_trial"] == 0 and "status" not in trials[1].user_attrs
 
     run = run_study(config, train_fn=trainer)
-    assert run.trials[0] == 1 and len(run.trials) == 6  # the retry first, then the five other rules
+    assert run.trials[0] == 1 and len(run.trials) == 6  # the retry first, then the five other methods
     retry = trainer.calls[1]
     assert retry["resume"] and retry["resumed_epochs"] == 1 and retry["out_dir"] == trainer.calls[0]["out_dir"]
     frame = study_trials_frame(config.storage, config.name)
-    assert (frame.state == "COMPLETE").sum() == 6 and frame.retried_from[1] == 0
-    assert frame.status[0] == "interrupted"
+    assert (frame.state == "COMPLETE").sum() == 6 and frame.retried_from[1] == 0 and frame.retried_by[0] == 1
+    assert frame.status[0] == "interrupted" and network_counts(frame) == {"completed": 6}
 
 
 def test_a_stored_study_from_another_setup_is_refused(tmp_path: Path) -> None:
     run_study(load_study_config(write_study(tmp_path)), train_fn=FakeTrainer())
-    changed = load_study_config(write_study(tmp_path, budget={"limits": ["params=3x"]}))
-    with pytest.raises(ConfigError, match=r"different budgets: stored \['params<=2x'\], this file \['params<=3x'\]"):
+    changed = load_study_config(write_study(tmp_path, scaling={"budget": ["params=3x"]}))
+    stored_and_new = r"stored \{'budget': \['params<=2x'\]\}, this file \{'budget': \['params<=3x'\]\}"
+    with pytest.raises(ConfigError, match=r"different scaling: " + stored_and_new):
         run_study(changed, train_fn=FakeTrainer())
 
 
@@ -203,10 +214,10 @@ def test_user_attrs_are_written_in_one_batch_or_one_by_one(tmp_path: Path, backe
     storage = None if backend == "memory" else open_storage(f"sqlite:///{tmp_path / 'a.db'}")
     study = optuna.create_study(storage=storage)
     trial = study.ask()
-    set_user_attrs(trial, {"rule": "width", "factors": {"depth": 1.0}, "params": 12})
+    set_user_attrs(trial, {"method": "width", "factors": {"depth": 1.0}, "params": 12})
     set_user_attrs(trial, {"params": 13})
     study.tell(trial, 0.5)
-    assert study.trials[0].user_attrs == {"rule": "width", "factors": {"depth": 1.0}, "params": 13}
+    assert study.trials[0].user_attrs == {"method": "width", "factors": {"depth": 1.0}, "params": 13}
 
 
 def test_search_overhead_is_small(tmp_path: Path) -> None:
@@ -228,7 +239,7 @@ def test_sigkilled_sqlite_worker_is_retried(tmp_path: Path) -> None:
 
 def test_cli_runs_and_reports_a_tiny_real_study(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The real trainer: U-Net width 8 at 32x32, baseline and width, one epoch of 2 steps each."""
-    path = write_study(tmp_path, {"rule": {"choices": ["baseline", "width"]}},
+    path = write_study(tmp_path, {"method": {"choices": ["baseline", "width"]}},
                        network={"width": 8, "levels": 3},
                        train={"epochs": 1, "max_steps_per_epoch": 2, "batch_size": 4, "timing_warmup_steps": 0})
     result = run_cli(capsys, "study", "run", str(path), "--device", "cpu")
