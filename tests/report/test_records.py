@@ -140,3 +140,25 @@ def test_evaluation_chooses_which_accuracy_each_row_reports(sqlite_study) -> Non
     assert len(test) == len(best) and test["miou"].isna().all()
     with pytest.raises(ScalerError, match="unknown evaluation 'latest'; valid: best, final, test"):
         collect(url, name, evaluation="latest")
+
+
+def test_a_killed_trial_and_its_retry_are_one_network_completed(tmp_path) -> None:
+    from tests.report.synthetic import _attrs
+
+    url = f"sqlite:///{tmp_path / 'retry.db'}"
+    study = optuna.create_study(storage=url, study_name="retry", directions=["maximize"])
+    net = tiny_networks()[2]  # W
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    killed = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params={"x": 0.5}, distributions=dist,
+                                       user_attrs=_attrs(net, 0, "running"))
+    study.add_trial(killed)
+    retry = optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, values=[0.5], params={"x": 0.5},
+                                      distributions=dist, user_attrs=_attrs(net, 0, "completed", 0.8, 0.5, 10.0),
+                                      system_attrs={"failed_trial": 0})
+    study.add_trial(retry)
+    df = collect(url, "retry")
+    assert len(df) == 1 and df.iloc[0]["status"] == "completed" and df.iloc[0]["trial"] == 1
+    from scaler.report import paper_table
+
+    row = paper_table(df).iloc[0]
+    assert (row["status"], row["runs"], row["seeds"]) == ("completed", 1, 1)
