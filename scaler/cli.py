@@ -123,7 +123,8 @@ def _raw_value(param: object) -> str | None:
 def main() -> None:
     """Entry point: a ScalerError or a usage error becomes ONE line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode typer RETURNS the code of a typer.Exit (130 after a bare Ctrl-C): pass it on.
+        code = app(standalone_mode=False)
     except ScalerError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -139,3 +140,5 @@ def main() -> None:
             message = f"{message} (got {value!r})"
         typer.echo(f"error: {message} (see `scaler --help`)", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
+    if isinstance(code, int) and not isinstance(code, bool):
+        sys.exit(code)
