@@ -41,8 +41,10 @@ def report(
                                    f"{'; '.join(f'{k} = {v}' for k, v in EVALUATIONS.items())}."),
 ) -> None:
     """Tables, Pareto fronts, trade-off plots and a summary of a study or of training runs."""
+    from scaler.io import prepare_out_dir
     from scaler.report import report as make_report
 
+    prepare_out_dir(out, "--out")
     rep = make_report(source if len(source) > 1 else source[0], out, study_name=study_name, accuracy=accuracy,
                       evaluation=evaluation)
     typer.echo(f"{rep.records.attrs.get('source')}: {len(rep.records)} runs, {len(rep.table)} networks")
@@ -75,8 +77,10 @@ def reproduce(
 ) -> None:
     """Train the paper's six networks (Baseline, D, W, R, WDR, AWDR) x seeds, then report them; resumable."""
     from scaler.parsing import parse_assignments, parse_size
+    from scaler.io import prepare_out_dir
     from scaler.report import reproduce as run_reproduce
 
+    prepare_out_dir(out, "--out")
     options = parse_assignments(train_option, "train option")
     if max_steps_per_epoch is not None:
         options["max_steps_per_epoch"] = max_steps_per_epoch
@@ -116,9 +120,11 @@ def sweep(
     """Scaling curves: each method solved into a ladder of budgets, trained, a power law fitted per method, and the
     best method PREDICTED at a budget beyond the ladder (--check trains it: predicted vs measured); resumable."""
     from scaler.parsing import parse_assignments, parse_size
+    from scaler.io import prepare_out_dir
     from scaler.report import sweep as run_sweep
     from scaler.scaling import ScalingOptions
 
+    prepare_out_dir(out, "--out")
     base_options = parse_assignments(option, "option")
     if base_width is not None:
         base_options["width"] = base_width

@@ -62,7 +62,7 @@ def train(
     """Train a (scaled) network; the run directory gets spec, config, history, metrics and checkpoints."""
     from scaler.complexity import complexity
     from scaler.parsing import parse_assignments, parse_size
-    from scaler.io import load_spec
+    from scaler.io import load_spec, prepare_out_dir
     from scaler.solver import format_count
     from scaler.train import plan_run
     from scaler.train import train as run_training
@@ -84,6 +84,7 @@ def train(
         plan = plan_run(cfg, family=model, base_options=options, spec=None if spec is None else load_spec(spec),
                         method=method, budget=budget, factors=parse_assignments(factors, "factor"))
         out = out or Path("runs") / f"{data}_{plan.spec.family}_{plan.method}"
+        prepare_out_dir(out, "--out")
         stop.saved = lambda: saved_run_text(out)
         cost = complexity(plan.spec)
         height, width = plan.spec.input_size
