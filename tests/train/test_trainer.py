@@ -159,13 +159,13 @@ def test_interrupted_run_resumes_to_the_same_result(spec, data, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(spec, data, tmp_path / "resumed", on_epoch_end=stop_after_two)
     assert load_run(tmp_path / "resumed").status == "interrupted"
-    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["epoch"] == 2
     seen = []
     resumed = run(spec, data, tmp_path / "resumed", on_epoch_end=lambda e, r: seen.append(e))
     assert seen == [3] and resumed.status == "completed"
     assert without_timing(resumed.history) == without_timing(straight.history)
     assert resumed.best == straight.best
-    weights = [torch.load(tmp_path / d / "last.pt", weights_only=False)["model"] for d in ("straight", "resumed")]
+    weights = [torch.load(tmp_path / d / "last.pt", weights_only=True)["model"] for d in ("straight", "resumed")]
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
@@ -234,7 +234,7 @@ def test_early_stopping_on_val_miou(spec, data, tmp_path, monkeypatch):
     result = run(spec, data, tmp_path / "run", config(epochs=5, early_stop_patience=2, max_steps_per_epoch=1))
     assert result.status == "early_stopped" and result.epochs_run == 4
     assert result.best["epoch"] == 2
-    assert torch.load(tmp_path / "run" / "best.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(tmp_path / "run" / "best.pt", weights_only=True)["epoch"] == 2
 
 
 def test_sgd_fp32_contiguous_clipped_and_max_steps(spec, data, tmp_path):
@@ -243,7 +243,7 @@ def test_sgd_fp32_contiguous_clipped_and_max_steps(spec, data, tmp_path):
                  max_steps_per_epoch=2, timing_warmup_steps=0)
     result = run(spec, data, tmp_path / "run", cfg)
     assert (result.amp, result.channels_last, result.device) == ("off", False, "cpu")
-    assert len(torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step_ms"]) == 2
+    assert len(torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step_ms"]) == 2
 
 
 def test_evaluate_run_reproduces_the_best_epoch(spec, data, tmp_path):
