@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import optuna
 import pytest
 import torch
 
@@ -12,7 +17,10 @@ from scaler.errors import ConfigError, ScalerError
 from scaler.families import base_spec
 from scaler.train import (
     Diverged,
+    OutOfSpace,
+    Pruned,
     RunResult,
+    StopTraining,
     TrainConfig,
     evaluate_run,
     load_run,
@@ -211,16 +219,29 @@ def test_nan_loss_stops_as_diverged(spec, data, tmp_path):
     assert result.status == "diverged" and result.message == "diverged at epoch 1 step 1"
 
 
-def test_pruned_trial_is_recorded_and_reraised(spec, data, tmp_path):
-    optuna = pytest.importorskip("optuna")
+@pytest.mark.parametrize("stop, status", [
+    (Pruned("pruned after epoch 1"), "pruned"),
+    (StopTraining("stop"), "interrupted"),
+    (OutOfSpace("disk full"), "interrupted"),
+    (optuna.TrialPruned("transitional"), "pruned"),  # until scaler.study raises Pruned itself
+    (KeyboardInterrupt(), "interrupted"),
+])
+def test_a_stopped_run_records_the_stop_s_status_and_reraises(spec, data, tmp_path, stop, status):
+    def stop_now(epoch, record):
+        raise stop
 
-    def prune(epoch, record):
-        raise optuna.TrialPruned()
-
-    with pytest.raises(optuna.TrialPruned):
-        run(spec, data, tmp_path / "run", on_epoch_end=prune)
+    with pytest.raises(type(stop)):
+        run(spec, data, tmp_path / "run", on_epoch_end=stop_now)
     result = load_run(tmp_path / "run")
-    assert result.status == "pruned" and result.epochs_run == 1
+    assert result.status == status and result.epochs_run == 1
+
+
+def test_training_never_imports_optuna():
+    """Training defines why a run stops (StopTraining); it does not look for a search library."""
+    code = "import sys, scaler.train; assert 'optuna' not in sys.modules, 'optuna imported'"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.returncode == 0, out.stderr
 
 
 def test_early_stopping_on_val_miou(spec, data, tmp_path, monkeypatch):
