@@ -8,7 +8,6 @@ from typing import Any
 import torch
 
 from scaler.errors import ScalerError
-from scaler.families import validate
 from scaler.io import load_spec
 from scaler.spec import NetSpec
 from scaler.train._checkpoint import load_checkpoint, read_json, write_json
@@ -74,12 +73,7 @@ class RunDir:
 
     def load_spec(self) -> NetSpec:
         """The run's network, validated by its family; a bad file is a ScalerError naming it."""
-        spec = load_spec(self.spec_file)
-        try:
-            validate(spec)
-        except ScalerError as exc:
-            raise type(exc)(f"{self.spec_file}: {exc}") from None
-        return spec
+        return load_spec(self.spec_file)
 
     def load_config(self) -> TrainConfig:
         """The run's TrainConfig; a bad file is a ScalerError naming it."""

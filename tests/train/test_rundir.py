@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
+from scaler.complexity import complexity
 from scaler.data import make_dataset
 from scaler.errors import ScalerError
 from scaler.families import base_spec
-from scaler.train import RESUME_FREE_KEYS, RUN_FILES, RunDir, TrainConfig, train
+from scaler.io import load_spec
+from scaler.train import RESUME_FREE_KEYS, RUN_FILES, RunDir, TrainConfig, evaluate_run, train
+from scaler.train import _loop
 
 SIZE = (32, 32)
 DATA_OPTIONS = {"length": 16, "source_size": list(SIZE)}
@@ -87,3 +91,67 @@ def test_a_checkpoint_of_another_network_is_refused(spec, finished):
     other = base_spec("unet", width=8, levels=3, classes=5, input_size=SIZE)
     with pytest.raises(ScalerError, match=r"best.pt holds a different network than .*spec.json"):
         RunDir(finished).load_checkpoint("best", other)
+
+
+# -- what a run folder holds when things go wrong, and how its files are read back --------------
+
+def test_a_relative_data_root_is_stored_absolute(spec, data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(spec, data, "run", config(data_root="data/shapes"))
+    saved = RunDir(tmp_path / "run").load_config()
+    assert saved.data_root == str(tmp_path / "data" / "shapes")
+    monkeypatch.chdir(tmp_path / "run")  # from elsewhere the run still names the same data, and is finished
+    assert run(spec, data, tmp_path / "run", config(data_root=str(tmp_path / "data" / "shapes"))).status == "completed"
+
+
+def test_a_failure_before_the_first_epoch_leaves_no_run_files(data, tmp_path):
+    wrong = base_spec("unet", width=4, levels=3, classes=3, input_size=SIZE)  # the data has 5 classes
+    with pytest.raises(ScalerError, match="3 classes"):
+        run(wrong, data, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_failed_fresh_start_keeps_the_old_run(spec, data, tmp_path):
+    """--no-resume over a finished run whose new start fails: the old run's files are all still there."""
+    out = tmp_path / "run"
+    run(spec, data, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    wrong = base_spec("unet", width=4, levels=3, classes=3, input_size=SIZE)
+    with pytest.raises(ScalerError, match="3 classes"):
+        run(wrong, data, out, resume=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_run_interrupted_in_its_first_epoch_is_marked(spec, data, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_loop._Run, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, data, tmp_path / "run")
+    result = RunDir(tmp_path / "run").load_result()
+    assert result.status == "interrupted" and result.epochs_run == 0
+
+
+def test_a_tampered_spec_json_is_refused_on_load(spec, finished, tmp_path):
+    bad = spec.to_dict()
+    bad["decoder"] = bad["decoder"][:1]  # 1 decoder stage for 3 encoder stages
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("config.json", "best.pt"):
+        (out / name).write_bytes((finished / name).read_bytes())
+    (out / "spec.json").write_text(json.dumps(bad))
+    with pytest.raises(ScalerError, match=r"spec.json: a U-Net needs 2 decoder stages for 3 encoder stages") as info:
+        RunDir(out).load_spec()
+    assert "\n" not in str(info.value)
+    with pytest.raises(ScalerError, match="decoder stages"):
+        evaluate_run(out)
+
+
+def test_a_scale_record_with_tampered_costs_is_refused(spec, tmp_path):
+    record = {"method": "baseline", **complexity(spec).as_dict(), "spec": spec.to_dict()}
+    (tmp_path / "ok.json").write_text(json.dumps(record))
+    assert load_spec(tmp_path / "ok.json") == spec
+    (tmp_path / "bad.json").write_text(json.dumps({**record, "params": 1}))
+    with pytest.raises(ScalerError, match=r"bad.json: params=1 does not match its spec \(params=\d+\)"):
+        load_spec(tmp_path / "bad.json")
