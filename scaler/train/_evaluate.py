@@ -8,8 +8,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from scaler.data import make_dataset
 from scaler.errors import ConfigError, ScalerError
 from scaler.families import build
+from scaler.metrics import ConfusionMatrix
 from scaler.train._data import check_data
 from scaler.train._hardware import autocast, resolve_amp, resolve_channels_last, select_device
 from scaler.train._rundir import CHECKPOINTS, RunDir
@@ -21,8 +23,6 @@ __all__ = ["evaluate", "evaluate_run", "CHECKPOINTS"]
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: str, channels_last: bool,
              num_classes: int, ignore_index: int, loss_fn: nn.Module | None = None) -> dict[str, Any]:
     """PA, MPA, mIoU, per-class IoU (and the mean loss when `loss_fn` is given) over a loader."""
-    from scaler.metrics import ConfusionMatrix
-
     was_training = model.training
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index, device)
@@ -70,8 +70,6 @@ def evaluate_run(
     Returns:
         {"pa", "mpa", "miou", "iou_per_class", "class_names", "split", "data", "checkpoint", "epoch"}.
     """
-    from scaler.data import make_dataset
-
     run = RunDir(run_dir)
     run.checkpoint_file(checkpoint)  # a bad name fails before anything is read
     run.require()
