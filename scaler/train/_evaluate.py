@@ -8,9 +8,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from scaler.data import make_dataset
 from scaler.errors import ConfigError, ScalerError
 from scaler.families import build
 from scaler.io import load_spec
+from scaler.metrics import ConfusionMatrix
 from scaler.train._checkpoint import load_checkpoint, read_json
 from scaler.train._config import TrainConfig
 from scaler.train._data import check_data
@@ -25,7 +27,6 @@ CHECKPOINTS = ("best", "last")
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: str, channels_last: bool,
              num_classes: int, ignore_index: int, loss_fn: nn.Module | None = None) -> dict[str, Any]:
     """PA, MPA, mIoU, per-class IoU (and the mean loss when `loss_fn` is given) over a loader."""
-    from scaler.metrics import ConfusionMatrix
 
     was_training = model.training
     model.eval()
@@ -74,7 +75,6 @@ def evaluate_run(
     Returns:
         {"pa", "mpa", "miou", "iou_per_class", "class_names", "split", "data", "checkpoint", "epoch"}.
     """
-    from scaler.data import make_dataset
 
     run_dir = Path(run_dir)
     if checkpoint not in CHECKPOINTS:

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from scaler.errors import ScalerError
 from scaler.families import build
 from scaler.io import load_spec, save_spec
+from scaler.losses import make_loss
 from scaler.spec import NetSpec
 from scaler.train._checkpoint import load_checkpoint, read_json, rng_state, save_checkpoint, set_rng_state, write_json
 from scaler.train._config import TrainConfig
@@ -73,7 +74,6 @@ class _Run:
                  device: torch.device, amp: str, channels_last: bool, progress: bool,
                  checkpoint: dict[str, Any] | None) -> None:
         """Build the model, loss and optimizer (seeded), then load the checkpoint's state when resuming."""
-        from scaler.losses import make_loss
 
         self.started = time.perf_counter()
         self.spec, self.cfg, self.out_dir, self.train_ds, self.val_ds = spec, cfg, out_dir, train_ds, val_ds
