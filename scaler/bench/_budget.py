@@ -86,11 +86,12 @@ def solve_timed(base: NetSpec, options: ScalingOptions, settings: BenchSettings,
         raise BudgetError(f"no time budget in {', '.join(map(str, options.budgets)) or 'none'}; valid: "
                           f"ms=1.5x, ms=250 (train step) or infer_ms=20 (inference), milliseconds at the bench batch")
     per_metric = {m: replace(settings, mode=TIME_MODES[m]) for m in timed}
+    base_ms = {m: bench([base], per_metric[m], use_cache=False, measure=measure)[0].median_ms for m in timed}
+    options.limits(base, {m: (lambda s, m=m: base_ms[m]) for m in timed})  # a budget below the base: fail first
     models = dict(models or {})
     for metric in timed:
         if metric not in models:
             models[metric] = latency_model(base, per_metric[metric], measure=measure)
-    base_ms = {m: bench([base], per_metric[m], measure=measure)[0].median_ms for m in timed}
     scale = {m: base_ms[m] / models[m].predict(base) for m in timed}
     resolves = 0
     while True:
