@@ -12,8 +12,10 @@ interleaved `bench` call (rounds rotate the order), so a change of load on the m
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+from pathlib import Path
 
 import torch
 
@@ -46,18 +48,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--min-run-time", type=float, default=0.3)
+    parser.add_argument("--clock", default="auto", help="auto (CPU time with 1 thread on cpu), wall or cpu")
+    parser.add_argument("--save", type=Path, help="also write every measurement as JSON here")
     args = parser.parse_args()
     settings = BenchSettings(mode="train", batch=args.batch, device="cpu", threads=args.threads,
-                             rounds=args.rounds, min_run_time=args.min_run_time)
+                             rounds=args.rounds, min_run_time=args.min_run_time, clock=args.clock)
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); torch {torch.__version__}, "
-          f"{args.threads} thread(s), batch {args.batch}, train step, fp32")
-    errors = []
+          f"{args.threads} thread(s), batch {args.batch}, train step, fp32, {settings.resolved()[2]} clock")
+    errors, saved = [], []
     for family, options in BASES.items():
         base = base_spec(family, **options)
         calibration, test = calibration_specs(base), held_out(base)
         test = [(label, spec) for label, spec in test if spec not in calibration]
         results = bench(calibration + [s for _, s in test], settings, use_cache=False)
         model = fit_latency_model(calibration, [r.median_ms for r in results[:len(calibration)]])
+        saved += [{**r.as_dict(), "role": "calibration" if i < len(calibration) else "held_out"}
+                  for i, r in enumerate(results)]
         print(f"\n{family}: {len(calibration)} calibration networks, {len(test)} held out; {model.reason}")
         print(f"  coefficients {', '.join(f'{k} {v:.4g}' for k, v in model.coefficients.items())} (ms per unit)")
         print(f"  {'network':22s} {'GMACs':>7s} {'measured':>9s} {'p10-p90':>15s} {'predicted':>9s} {'error':>7s}")
@@ -71,6 +77,8 @@ def main() -> None:
     print(f"\nheld out: {len(errors)} networks, 2 families; within +-10%: {within:.0%} (target >= 90%); "
           f"median |error| {statistics.median(map(abs, errors)):.1%}, max {max(map(abs, errors)):.1%}; "
           f"load average at end {os.getloadavg()[0]:.2f}")
+    if args.save:
+        args.save.write_text(json.dumps(saved, indent=1))
     print("PASS" if within >= 0.9 and len(errors) >= 20 else "FAIL: below the target")
 
 

@@ -12,7 +12,7 @@ __all__ = ["TIMM_COLUMNS", "timm_rows", "write_timm_csv"]
 #: timm's benchmark-file columns (step_time in ms; gmacs / macts per image: GMACs, not GFLOPs, and millions of
 #: activations), then the conditions of the measurement.
 TIMM_COLUMNS = ("model", "img_size", "batch", "samples_per_sec", "step_time", "param_count", "gmacs", "macts")
-_EXTRA = ("mode", "device_name", "dtype", "layout", "threads", "torch_version", "step_time_p10", "step_time_p90")
+_EXTRA = ("mode", "device_name", "dtype", "layout", "threads", "clock", "torch_version", "step_time_p10", "step_time_p90")
 
 
 def timm_rows(results: Sequence[BenchResult], names: Sequence[str]) -> list[dict[str, object]]:
@@ -24,7 +24,7 @@ def timm_rows(results: Sequence[BenchResult], names: Sequence[str]) -> list[dict
             "samples_per_sec": round(r.samples_per_sec, 2), "step_time": round(r.median_ms, 3),
             "param_count": round(r.params / 1e6, 3), "gmacs": round(r.macs / 1e9, 4),
             "macts": round(r.activations / 1e6, 3), "mode": r.mode, "device_name": r.device_name, "dtype": r.dtype,
-            "layout": r.layout, "threads": r.threads, "torch_version": r.torch_version,
+            "layout": r.layout, "threads": r.threads, "clock": r.clock, "torch_version": r.torch_version,
             "step_time_p10": round(r.p10_ms, 3), "step_time_p90": round(r.p90_ms, 3),
         })
     return rows

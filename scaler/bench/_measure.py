@@ -11,8 +11,8 @@ from scaler.complexity import complexity
 from scaler.errors import ConfigError
 from scaler.spec import NetSpec
 from scaler.train._hardware import cache_dir, device_name, read_cache, resolve_amp, select_device, write_cache
-from scaler.train._timing import MODES, Measure, make_step, peak_memory, reset_peak_memory, summarize, \
-    time_interleaved
+from scaler.train._timing import CLOCKS, MODES, Measure, make_step, peak_memory, reset_peak_memory, \
+    resolve_clock, summarize, time_interleaved
 from scaler.vocabulary import choices_text
 
 __all__ = ["BenchSettings", "BenchResult", "bench", "AMP_DTYPES"]
@@ -33,6 +33,8 @@ class BenchSettings:
         amp: off (fp32), bf16 or fp16 (CUDA): the autocast dtype.
         channels_last: NHWC memory layout for weights and input.
         rounds: interleaved rounds; min_run_time: seconds per network per round (blocked_autorange).
+        clock: auto, wall or cpu (scaler.train CLOCKS): "auto" times a single-threaded CPU step by process CPU
+            time, which other load on shared cores does not inflate, and everything else by wall time.
     """
 
     mode: str = "train"
@@ -43,6 +45,7 @@ class BenchSettings:
     channels_last: bool = False
     rounds: int = 3
     min_run_time: float = 0.3
+    clock: str = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -53,14 +56,17 @@ class BenchSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"bench {name} must be an integer >= 1, got {value!r}")
+        if self.clock not in CLOCKS:
+            raise ConfigError(f"unknown bench clock {self.clock!r}; valid: {choices_text(CLOCKS)}")
         if not self.min_run_time > 0:
             raise ConfigError(f"bench min_run_time must be > 0 seconds, got {self.min_run_time!r}")
 
-    def resolved(self) -> tuple[torch.device, int]:
-        """The device (checked: it must exist here) and the thread count the timing uses."""
+    def resolved(self) -> tuple[torch.device, int, str]:
+        """The device (checked: it must exist here), the thread count and the clock ("wall" or "cpu") used."""
         device = select_device(self.device)
         resolve_amp(self.amp, device)
-        return device, self.threads or torch.get_num_threads()
+        threads = self.threads or torch.get_num_threads()
+        return device, threads, resolve_clock(self.clock, device, threads)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class BenchResult:
     torch_version: str
     dtype: str
     layout: str
+    clock: str
     median_ms: float
     p10_ms: float
     p90_ms: float
@@ -102,9 +109,9 @@ class BenchResult:
         return cls(**{**data, "input_size": tuple(data["input_size"])})  # type: ignore[arg-type]
 
 
-def _key(spec: NetSpec, settings: BenchSettings, device: torch.device, threads: int) -> dict[str, object]:
+def _key(spec: NetSpec, settings: BenchSettings, device: torch.device, threads: int, clock: str) -> dict[str, object]:
     """Everything a timing depends on: the cache key."""
-    return {"spec": spec.digest(), "mode": settings.mode, "batch": settings.batch, "threads": threads,
+    return {"spec": spec.digest(), "mode": settings.mode, "batch": settings.batch, "threads": threads, "clock": clock,
             "device": device_name(device), "torch": torch.__version__, "dtype": AMP_DTYPES[settings.amp],
             "layout": "channels_last" if settings.channels_last else "contiguous"}
 
@@ -116,10 +123,10 @@ def bench(specs: Sequence[NetSpec], settings: BenchSettings = BenchSettings(), *
     Networks already in the cache (same spec hash and settings, this device and torch) are not timed
     again unless `use_cache` is False; the rest are timed together. `measure` replaces the timing (tests).
     """
-    device, threads = settings.resolved()
+    device, threads, clock = settings.resolved()
     path = cache_dir() / "bench.json"
     cache = read_cache(path) if use_cache else {}
-    keys = [json.dumps(_key(s, settings, device, threads), sort_keys=True) for s in specs]
+    keys = [json.dumps(_key(s, settings, device, threads, clock), sort_keys=True) for s in specs]
     todo = {k: s for k, s in zip(keys, specs) if k not in cache}
     if todo:
         steps, peaks = {}, {}
@@ -129,10 +136,11 @@ def bench(specs: Sequence[NetSpec], settings: BenchSettings = BenchSettings(), *
             steps[key]()
             peaks[key] = peak_memory(device)
         if measure is None:
-            samples = time_interleaved(steps, threads, rounds=settings.rounds, min_run_time=settings.min_run_time)
+            samples = time_interleaved(steps, threads, rounds=settings.rounds, min_run_time=settings.min_run_time,
+                                       clock=clock)
         else:
             samples = measure(steps, threads)
-        fresh = {k: _result(todo[k], settings, device, threads, samples[k], peaks[k]).as_dict() for k in todo}
+        fresh = {k: _result(todo[k], settings, device, threads, clock, samples[k], peaks[k]).as_dict() for k in todo}
         if use_cache:
             stored = read_cache(path)
             stored.update(fresh)
@@ -141,15 +149,15 @@ def bench(specs: Sequence[NetSpec], settings: BenchSettings = BenchSettings(), *
     return [BenchResult.from_dict(cache[k]) for k in keys]
 
 
-def _result(spec: NetSpec, settings: BenchSettings, device: torch.device, threads: int, samples: list[float],
-            peak: int | None) -> BenchResult:
+def _result(spec: NetSpec, settings: BenchSettings, device: torch.device, threads: int, clock: str,
+            samples: list[float], peak: int | None) -> BenchResult:
     """The record of one timed network."""
     stats, cost = summarize(samples), complexity(spec)
     return BenchResult(
         spec_hash=spec.digest(), family=spec.family, input_size=spec.input_size, mode=settings.mode,
         batch=settings.batch, threads=threads, device=str(device), device_name=device_name(device),
         torch_version=torch.__version__, dtype=AMP_DTYPES[settings.amp],
-        layout="channels_last" if settings.channels_last else "contiguous", median_ms=stats["median"],
+        layout="channels_last" if settings.channels_last else "contiguous", clock=clock, median_ms=stats["median"],
         p10_ms=stats["p10"], p90_ms=stats["p90"], samples=len(samples), peak_mem_bytes=peak,
         params=cost.params, macs=cost.macs, activations=cost.activations)
 

@@ -2,7 +2,8 @@
 
 Candidate forms (all with an intercept d, the fixed per-step cost: optimizer launch, Python, allocator):
     macs:               ms ~ a*GMACs + d
-    macs+acts:          ms ~ a*GMACs + b*Mact + d
+    macs+layers:        ms ~ a*GMACs + c*layers + d   (a fixed cost per layer: op dispatch, small kernels)
+    macs+acts:          ms ~ a*GMACs + b*Mact + d      (memory traffic)
     macs+acts+layers:   ms ~ a*GMACs + b*Mact + c*layers + d
 Each is fitted by least squares on RELATIVE error (rows weighted by 1/measured), because the budget
 promises are relative (+-10%, +-5%); a coefficient that comes out negative is dropped and the form
@@ -27,7 +28,7 @@ from scaler.spec import NetSpec
 __all__ = ["FORMS", "LatencyModel", "features", "fit_latency_model", "SIMPLER_MARGIN"]
 
 #: Model forms, simplest first: the features each one uses besides the intercept.
-FORMS = {"macs": ("gmacs",), "macs+acts": ("gmacs", "macts"), "macs+acts+layers": ("gmacs", "macts", "layers")}
+FORMS = {"macs": ("gmacs",), "macs+layers": ("gmacs", "layers"), "macs+acts": ("gmacs", "macts"), "macs+acts+layers": ("gmacs", "macts", "layers")}
 #: A form with more terms is kept only when its leave-one-out error is lower by more than this (absolute).
 SIMPLER_MARGIN = 0.005
 

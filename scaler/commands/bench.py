@@ -39,6 +39,7 @@ def bench(
     threads: Optional[int] = typer.Option(None, help="torch CPU threads while timing; default: torch's."),
     amp: str = typer.Option("off", help="off (fp32), bf16 or fp16 (CUDA)."),
     channels_last: bool = typer.Option(False, "--channels-last/--contiguous", help="Memory layout."),
+    clock: str = typer.Option("auto", help="auto (CPU time for 1 thread on cpu, else wall), wall or cpu."),
     rounds: int = typer.Option(3, help="Interleaved rounds (the order rotates each round)."),
     min_run_time: float = typer.Option(0.3, help="Seconds per network per round (blocked_autorange)."),
     input: Optional[str] = typer.Option(None, "--input", help="Input HxW for family names, e.g. 96x128."),
@@ -55,7 +56,7 @@ def bench(
     from scaler.bench import BenchSettings, bench as run_bench, write_timm_csv
 
     settings = BenchSettings(mode=mode, batch=batch, device=device, threads=threads, amp=amp,
-                             channels_last=channels_last, rounds=rounds, min_run_time=min_run_time)
+                             channels_last=channels_last, rounds=rounds, min_run_time=min_run_time, clock=clock)
     settings.resolved()  # a device that is not here: one line, exit 2, before anything is built
     named = _networks(networks, input, width)
     if budget:
@@ -84,7 +85,7 @@ def _print_results(labels: list[str], results: list) -> None:
             for n, r in zip(labels, results)]
     first = results[0]
     typer.echo(f"{first.mode} step, batch {first.batch}, {first.dtype} {first.layout}, {first.threads} threads, "
-               f"{first.device_name}, torch {first.torch_version}; GMACs per image (GFLOPs = 2 x GMACs)")
+               f"{first.clock} clock, {first.device_name}, torch {first.torch_version}; GMACs per image (GFLOPs = 2 x GMACs)")
     typer.echo(text_table(rows))
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
+from scaler.errors import ConfigError
 from scaler.families import build
 from scaler.spec import NetSpec
 from scaler.train._hardware import (
@@ -25,10 +26,16 @@ from scaler.train._hardware import (
 )
 
 __all__ = ["StepTimer", "summarize", "peak_memory", "reset_peak_memory", "time_interleaved", "make_step",
-           "PrecisionChoice", "choose_precision", "auto_precision", "precision_label", "MODES", "Measure"]
+           "PrecisionChoice", "choose_precision", "auto_precision", "precision_label", "MODES", "Measure", "CLOCKS",
+           "resolve_clock"]
 
 #: What a timed step does: a whole training step (forward, loss, backward, optimizer) or an inference forward.
 MODES = ("train", "infer")
+#: What a step time is measured by. "wall": elapsed time (perf_counter; the accelerator synchronized).
+#: "cpu": this process's CPU time (process_time), which other processes' load on shared cores does not
+#: inflate; it equals the wall time of a single-threaded step on a quiet machine, so it is valid only
+#: on CPU with one thread. "auto": cpu there, wall otherwise.
+CLOCKS = ("auto", "wall", "cpu")
 #: A function timing step functions: (name -> step, threads) -> name -> per-step ms samples. Tests pass fakes.
 Measure = Callable[[Mapping[str, Callable[[], object]], int], dict[str, list[float]]]
 #: A candidate precision must beat eager fp32 by more than this (or than the timings' own spread) to be chosen.
@@ -106,23 +113,38 @@ def peak_memory(device: torch.device) -> int | None:
     return None
 
 
+def resolve_clock(clock: str, device: torch.device, threads: int) -> str:
+    """"wall" or "cpu" (see CLOCKS); "cpu" where it does not measure a step's time is a ConfigError."""
+    if clock not in CLOCKS:
+        raise ConfigError(f"unknown clock {clock!r}; valid: {', '.join(CLOCKS)}")
+    single_cpu = device.type == "cpu" and threads == 1
+    if clock == "cpu" and not single_cpu:
+        raise ConfigError(f"clock 'cpu' measures a step only on cpu with 1 thread (got {device.type}, {threads} "
+                          f"threads); valid there: auto, wall")
+    return ("cpu" if single_cpu else "wall") if clock == "auto" else clock
+
+
 def time_interleaved(steps: Mapping[str, Callable[[], object]], threads: int, *, rounds: int = 3,
-                     min_run_time: float = 0.3, warmup: int = 2) -> dict[str, list[float]]:
+                     min_run_time: float = 0.3, warmup: int = 2, clock: str = "wall") -> dict[str, list[float]]:
     """Per-step times (ms) of each step function: warm-up, then `rounds` rounds interleaved, order rotated.
 
     Each round times each contender with torch.utils.benchmark's `Timer.blocked_autorange` at a fixed
     `threads` (it synchronizes the accelerator around each block); the samples of all rounds are pooled.
+    The order rotates by about len(steps) / rounds each round, so every contender is timed early and late.
+    `clock` "cpu" times by process CPU time (see CLOCKS; resolve it with `resolve_clock` first).
     """
+    timer_kwargs = {"timer": time.process_time} if clock == "cpu" else {}
     names = list(steps)
+    stride = max(1, len(names) // rounds)
     with benchmark.utils.common.set_torch_threads(threads):
         for name in names:
             for _ in range(warmup):
                 steps[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(rounds):
-        shift = round_index % len(names)
+        shift = (round_index * stride) % len(names)
         for name in names[shift:] + names[:shift]:
-            timer = benchmark.Timer(stmt="step()", globals={"step": steps[name]}, num_threads=threads)
+            timer = benchmark.Timer(stmt="step()", globals={"step": steps[name]}, num_threads=threads, **timer_kwargs)
             measurement = timer.blocked_autorange(min_run_time=min_run_time)
             samples[name] += [t * 1e3 for t in measurement.times]
     return samples
@@ -217,7 +239,7 @@ def choose_precision(samples: Mapping[tuple[str, bool], list[float]]) -> Precisi
 
 def auto_precision(spec: NetSpec, device: torch.device, amp: str = "auto", channels_last: bool | None = None, *,
                    batch: int = 2, threads: int | None = None, measure: Measure | None = None,
-                   use_cache: bool = True) -> PrecisionChoice:
+                   use_cache: bool = True, clock: str = "auto") -> PrecisionChoice:
     """Resolve amp="auto" / channels_last=None by timing the candidates on `spec` for a few training steps.
 
     The choice is cached per (device, torch version, family, candidates) in cache_dir()/precision.json.
@@ -230,6 +252,7 @@ def auto_precision(spec: NetSpec, device: torch.device, amp: str = "auto", chann
         threads: torch CPU threads for the timing (default: torch's current number).
         measure: the timing function (default `time_interleaved`, short); tests pass a fake.
         use_cache: read and write the cached choice.
+        clock: see CLOCKS ("auto": CPU time on CPU with one thread, where other load does not distort it).
     """
     candidates = precision_candidates(device, amp, channels_last)
     if len(candidates) == 1:
@@ -242,11 +265,13 @@ def auto_precision(spec: NetSpec, device: torch.device, amp: str = "auto", chann
         if isinstance(cached, dict) and (cached.get("amp"), cached.get("channels_last")) in candidates:
             return PrecisionChoice(cached["amp"], cached["channels_last"], float(cached.get("ratio", 1.0)),
                                    dict(cached.get("timings_ms", {})), "cache")
+    threads = threads or torch.get_num_threads()
+    clock = resolve_clock(clock, device, threads)
     steps = {c: make_step(spec, device, "train", batch, *c) for c in candidates}
     if measure is None:
-        samples = time_interleaved(steps, threads or torch.get_num_threads(), rounds=2, min_run_time=0.2)
+        samples = time_interleaved(steps, threads, rounds=4, min_run_time=0.1, clock=clock)
     else:
-        samples = measure(steps, threads or torch.get_num_threads())
+        samples = measure(steps, threads)
     choice = choose_precision(samples)
     if use_cache:
         data = read_cache(path)

@@ -39,7 +39,8 @@ def test_results_record_the_conditions_and_are_cached(base):
     first = bench([base, wide], SETTINGS, measure=timer)
     assert [r.median_ms for r in first] == [10.0, 30.0]
     r = first[0]
-    assert (r.mode, r.batch, r.threads, r.dtype, r.layout, r.device) == ("train", 1, 1, "float32", "contiguous", "cpu")
+    assert (r.mode, r.batch, r.threads, r.dtype, r.layout, r.device, r.clock) == (
+        "train", 1, 1, "float32", "contiguous", "cpu", "cpu")
     assert r.spec_hash == base.digest() and r.torch_version and r.device_name.startswith("cpu")
     assert r.p10_ms < r.median_ms < r.p90_ms and r.peak_mem_bytes is None  # the CPU reports no peak
     assert r.samples_per_sec == pytest.approx(100.0)
@@ -50,7 +51,8 @@ def test_results_record_the_conditions_and_are_cached(base):
 
 
 @pytest.mark.parametrize("bad, match", [({"mode": "eval"}, "mode 'eval'"), ({"batch": 0}, "batch"),
-                                        ({"amp": "int8"}, "amp 'int8'"), ({"threads": 0}, "threads")])
+                                        ({"amp": "int8"}, "amp 'int8'"), ({"threads": 0}, "threads"),
+                                        ({"clock": "tsc"}, "clock 'tsc'")])
 def test_bad_settings_name_the_value(bad, match):
     with pytest.raises(ConfigError, match=match):
         BenchSettings(**bad)
@@ -69,13 +71,15 @@ def test_latency_model_prefers_the_simple_form_and_round_trips(base, tmp_path):
         LatencyModel.load(tmp_path / "bad.json")
 
 
-def test_latency_model_takes_more_terms_when_held_out_error_says_so(base):
+@pytest.mark.parametrize("terms, form", [({"layers": 3.0}, "macs+layers"),
+                                         ({"layers": 3.0, "macts": 40.0}, "macs+acts+layers")])
+def test_latency_model_takes_more_terms_when_held_out_error_says_so(base, terms, form):
     from scaler.bench import features
     specs = calibration_specs(base)
-    times = [1.0 + 3.0 * features(s)["layers"] + 500.0 * features(s)["gmacs"] for s in specs]
+    times = [1.0 + 500.0 * features(s)["gmacs"] + sum(v * features(s)[k] for k, v in terms.items()) for s in specs]
     model = fit_latency_model(specs, times)
-    assert model.form == "macs+acts+layers" and model.error < 0.01
-    assert model.form_errors["macs"] > model.form_errors[model.form]
+    assert model.form == form and model.error < 0.01
+    assert model.form_errors["macs"] > model.form_errors[model.form] + 0.005
 
 
 def fitted(base, ms):

@@ -7,7 +7,7 @@ import torch
 from scaler.errors import ConfigError
 from scaler.families import base_spec
 from scaler.train._hardware import precision_candidates
-from scaler.train._timing import auto_precision, choose_precision, time_interleaved
+from scaler.train._timing import auto_precision, choose_precision, resolve_clock, time_interleaved
 
 CPU = torch.device("cpu")
 FP32, FP32_CL, BF16, BF16_CL = ("off", False), ("off", True), ("bf16", False), ("bf16", True)
@@ -94,3 +94,12 @@ def test_time_interleaved_rotates_the_order_each_round():
     runs = [name for i, name in enumerate(order) if i == 0 or order[i - 1] != name]
     assert runs[:3] == ["a", "b", "c"]  # warm-up
     assert runs[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+
+
+def test_cpu_clock_only_where_it_measures_a_step():
+    assert resolve_clock("auto", CPU, 1) == "cpu" and resolve_clock("auto", CPU, 2) == "wall"
+    assert resolve_clock("wall", CPU, 1) == "wall"
+    with pytest.raises(ConfigError, match="clock 'cpu'"):
+        resolve_clock("cpu", CPU, 2)
+    with pytest.raises(ConfigError, match="unknown clock 'gpu'"):
+        resolve_clock("gpu", CPU, 1)
