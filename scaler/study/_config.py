@@ -28,11 +28,12 @@ from typing import Any
 from scaler.errors import ConfigError, ScalerError
 from scaler.families import base_spec
 from scaler.io import read_toml
+from scaler.rules import Factors
 from scaler.scaling import SCALING_KEYS, ScalingOptions
 from scaler.spec import NetSpec
 from scaler.train import TrainConfig
 from scaler.vocabulary import choices_text
-from scaler.study._budget import INFEASIBLE_POLICIES, scaled
+from scaler.study._budget import INFEASIBLE_POLICIES, frontier, scaled
 from scaler.study._samplers import make_pruner, make_sampler
 from scaler.study._space import SearchSpace, load_search_space
 from scaler.study._storage import check_storage_url
@@ -276,7 +277,23 @@ def _scaling(path: Path, table: dict[str, Any], base: NetSpec, space: SearchSpac
             scaled(scaling.with_method(method), base)  # cached for the trials
         except ScalerError as exc:
             raise ConfigError(f"{where} budget = {table.get('budget')!r}: method {method!r}: {exc}") from None
+    _check_direction(where, table, scaling, base, space)
     return scaling
+
+
+def _check_direction(where: str, table: dict[str, Any], scaling: ScalingOptions, base: NetSpec,
+                     space: SearchSpace) -> None:
+    """Every factor a [direction] may grow is limited by some budget, so every sampled direction has a frontier."""
+    if not space.direction:
+        return
+    if not scaling.budgets:
+        raise ConfigError(f"{where} budget: missing; a [direction] search space puts each network on the "
+                          f"budget frontier; valid: e.g. budget = [\"params=2x\"]")
+    for name in space.direction:
+        try:
+            frontier(scaling, base, Factors.from_dict({name: 2.0}))
+        except ScalerError as exc:
+            raise ConfigError(f"{where} budget = {table.get('budget')!r}: direction.{name}: {exc}") from None
 
 
 def _objectives(path: Path, study: dict[str, Any]) -> tuple[list[str], str, str]:

@@ -22,7 +22,7 @@ def test_shipped_study_files_load(name: str) -> None:
     config = load_study_config(REPO / "studies" / f"{name}.toml")
     assert config.name == name
     assert config.objectives[0] == "miou" and config.directions[0] == "maximize"
-    assert [str(b) for b in config.scaling.budgets] == ["params<=2x"]
+    assert [str(b) for b in config.scaling.budgets][0] == "params<=2x"
     assert config.storage == default_storage(name)  # not set in the file: ./runs/studies/<name>/study.db
 
 
