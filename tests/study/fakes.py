@@ -31,7 +31,7 @@ from scaler.cli import app
 from scaler.complexity import complexity
 from scaler.errors import ScalerError
 from scaler.study import (
-    DEAD_WORKER, load_study_config, network_counts, run_study, study_trials_frame,
+    DEAD_WORKER, load_study_config, network_counts, reuse_counts, run_study, study_trials_frame,
 )
 from scaler.train import RunResult, select_device
 
@@ -279,6 +279,30 @@ def check_broken_worker_costs_nothing(folder: Path, storage: str, name: str) -> 
     frame = study_trials_frame(storage, name)
     assert (frame.status == "completed").sum() == 6 and len(frame) == 6, frame[["number", "state", "status"]]
     assert sorted(n for s in good for n in s["trials"]) == list(range(6))
+
+
+#: Three factor values that round to ONE network (widths are multiples of 8): a grid of three samples, one network.
+SAME_NETWORK_SPACE = {"factors": {"encoder_width": {"choices": [1.0, 1.01, 1.02]}}}
+
+
+def check_one_network_one_training(folder: Path, storage: str, name: str, workers: int = 3) -> None:
+    """`workers` workers, three samples of one network: it is trained once; the other trials reuse it, linked."""
+    path = write_study(folder, SAME_NETWORK_SPACE, study={"name": name, "sampler": "grid"},
+                       storage={"url": storage, **SAFE_GRACE}, train={"epochs": 3})
+    summaries = [finish(w) for w in [start_worker(path, storage) for _ in range(workers)]]
+    assert sorted(n for s in summaries for n in s["trials"]) == [0, 1, 2]
+    frame = study_trials_frame(storage, name)
+    assert len(frame) == 3 and (frame.status == "completed").all(), frame[["number", "status", "fail_reason"]]
+    assert frame.network_key.nunique() == 1
+    trained = frame[frame.reused_from.isna()]
+    assert len(trained) == 1  # one training, whichever worker won the claim
+    source = int(trained.number.iloc[0])
+    assert set(frame.reused_from.dropna()) == {source}
+    assert len({tuple(v) for v in frame["values"]}) == 1  # every trial has the trained network's value
+    trained_dirs = [d for d in (folder / "runs").glob("*/trial_*") if (d / "fake_state.json").is_file()]
+    assert len(trained_dirs) == 1  # nothing else was ever trained
+    assert reuse_counts(frame) == {"trials": 3, "distinct_networks": 1, "reused_trials": 2}
+    assert network_counts(frame) == {"completed": 1}
 
 
 def check_separate_run_folders(folder: Path, storages: tuple[str, str], name: str) -> None:

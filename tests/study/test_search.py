@@ -1,0 +1,64 @@
+"""Search quality: every sample a trained network inside the budget (directions), one training per network."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from scaler.errors import ConfigError
+from scaler.solver import cost_values, fits
+from scaler.study import load_study_config, network_key, reuse_counts, run_study, study_trials_frame
+from scaler.study._budget import frontier
+from scaler.rules import Factors, apply_factors
+from tests.study.fakes import FakeTrainer, check_one_network_one_training, write_study
+
+DIRECTION = {"direction": {"encoder_width": {"low": 0.0, "high": 1.0}, "decoder_depth": {"low": 0.0, "high": 1.0}}}
+
+
+def test_a_direction_space_trains_n_trials_networks_each_on_the_budget_frontier(tmp_path: Path) -> None:
+    config = load_study_config(write_study(tmp_path, DIRECTION, study={
+        "sampler": "tpe", "n_trials": 8, "pruner": "none", "sampler_options": {"n_startup_trials": 3}}))
+    trainer = FakeTrainer()
+    run_study(config, train_fn=trainer, check=False)
+    frame = study_trials_frame(config.storage, config.name)
+    assert (frame.status == "completed").all() and not frame.infeasible.any()
+    assert len(trainer.calls) == frame.reused_from.isna().sum() == 8  # n_trials trained networks; reuses extra
+    assert frame.network_key.nunique() == 8
+    limits = config.scaling.limits(config.base)
+    for call in trainer.calls:
+        assert fits(cost_values(call["spec"], list(limits)), limits)
+    for row in frame.itertuples():  # the solver's largest network along the sampled direction
+        weights = row.hyperparams
+        direction = Factors(encoder_width=2 ** weights["encoder_width"], decoder_depth=2 ** weights["decoder_depth"])
+        assert frontier(config.scaling, config.base, direction)[0].as_dict() == row.factors
+
+
+def test_a_direction_the_budget_does_not_limit_is_refused_at_load(tmp_path: Path) -> None:
+    space = {"direction": {"resolution": {"low": 0.0, "high": 1.0}}}
+    with pytest.raises(ConfigError, match=r"direction\.resolution"):
+        load_study_config(write_study(tmp_path, space))  # params=2x does not grow with resolution
+
+
+@pytest.mark.parametrize("extra", [{"factors": {"encoder_width": 1.5}}, {"method": "depth"}])
+def test_direction_is_exclusive_with_factors_and_methods(tmp_path: Path, extra: dict) -> None:
+    with pytest.raises(ConfigError, match=r"\[direction\]|direction"):
+        load_study_config(write_study(tmp_path, {**DIRECTION, **extra}))
+
+
+def test_network_key_names_the_rounded_network_and_its_training(tmp_path: Path) -> None:
+    config = load_study_config(write_study(tmp_path))
+    base, train = config.base, config.train
+    same = apply_factors(base, Factors(encoder_width=1.01))  # rounds back to the base widths
+    assert same == base and network_key(same, train) == network_key(base, train)
+    assert network_key(apply_factors(base, Factors(encoder_width=2.0)), train) != network_key(base, train)
+    assert network_key(base, dataclasses.replace(train, seed=train.seed + 1)) != network_key(base, train)
+    assert network_key(base, dataclasses.replace(train, device="cuda:1")) == network_key(base, train)  # per worker
+
+
+def test_one_worker_trains_a_repeated_network_once(tmp_path: Path) -> None:
+    check_one_network_one_training(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "dedupe", workers=1)
+
+
+def test_workers_on_sqlite_train_a_repeated_network_once(tmp_path: Path) -> None:
+    check_one_network_one_training(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "dedupe3", workers=3)
