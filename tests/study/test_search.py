@@ -4,9 +4,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from scaler.errors import ConfigError
+from scaler.report import hypervolume, hypervolume_curve
 from scaler.solver import cost_values, fits
 from scaler.study import load_study_config, network_key, reuse_counts, run_study, study_trials_frame
 from scaler.study._budget import frontier
@@ -62,3 +65,18 @@ def test_one_worker_trains_a_repeated_network_once(tmp_path: Path) -> None:
 
 def test_workers_on_sqlite_train_a_repeated_network_once(tmp_path: Path) -> None:
     check_one_network_one_training(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "dedupe3", workers=3)
+
+
+def test_hypervolume_is_exact_on_known_fronts() -> None:
+    assert hypervolume(np.array([[1.0, 2.0], [2.0, 1.0]]), np.array([3.0, 3.0])) == pytest.approx(3.0)
+    assert hypervolume(np.array([[0, 0, 1], [1, 1, 0]]), np.array([2.0, 2.0, 2.0])) == pytest.approx(5.0)
+    assert hypervolume(np.array([[4.0, 0.0]]), np.array([3.0, 3.0])) == 0.0  # beyond the reference: nothing
+
+
+def test_hypervolume_curve_grows_only_with_a_better_front() -> None:
+    frame = pd.DataFrame({"number": [0, 1, 2, 3], "status": ["completed", "completed", "pruned", "completed"],
+                          "miou": [0.5, 0.4, 0.9, 0.6], "params": [50.0, 80.0, 10.0, 50.0]})
+    record = hypervolume_curve(frame, ["miou", "params"], {"miou": 0.0, "params": 100.0})
+    # trial 0: 0.5 x (1 - 0.5); trial 1 is dominated; trial 2 is pruned (no result); trial 3 dominates trial 0
+    assert record.curve.hypervolume.tolist() == pytest.approx([0.25, 0.25, 0.25, 0.30])
+    assert record.curve.front_size.tolist() == [1, 1, 1, 1] and record.final == pytest.approx(0.30)
