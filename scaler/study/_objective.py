@@ -20,6 +20,7 @@ from scaler.train import Diverged
 from scaler.study._budget import Network, resolve_network
 from scaler.study._config import StudyConfig
 from scaler.study._dedupe import find_source, network_key
+from scaler.study._pareto_pruning import ParetoCurve, pareto_rule
 from scaler.study._optuna_private import set_user_attrs
 
 __all__ = ["StudyObjective", "TrialFailed", "TrialTiming", "INTERRUPTED"]
@@ -189,11 +190,14 @@ class StudyObjective:
         """Train the network; map the trainer's outcome to a trial state and its record."""
         history: list[dict[str, Any]] = []
         single = not self.config.multi_objective
+        pareto = self._pareto_curve(trial, network)
 
         def on_epoch_end(epoch: int, record: dict[str, Any]) -> None:
             t = time.perf_counter()
             try:
                 history.append(dict(record))
+                if pareto is not None:
+                    pareto.step(trial, epoch, record)  # raises optuna.TrialPruned when dominated
                 miou = float(record.get("miou", math.nan))
                 if single and epoch not in reported and math.isfinite(miou):
                     # The best val mIoU so far: the quantity the trial's value will be, so the pruner
@@ -210,8 +214,9 @@ class StudyObjective:
         try:
             result = self.train_fn(network.spec, cfg, run_dir, on_epoch_end=on_epoch_end, resume=resume,
                                    progress=self.progress)
-        except optuna.TrialPruned:
-            self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history)})
+        except optuna.TrialPruned as exc:
+            self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history),
+                                        **({"fail_reason": str(exc)} if str(exc) else {})})
             raise
         except Diverged as exc:
             self._finish(trial, start, {"status": "diverged", "fail_reason": str(exc), "history": history})
@@ -239,6 +244,16 @@ class StudyObjective:
         miou = float(result.best.get("miou") or 0.0)
         ms = float(result.ms_per_step) if result.ms_per_step is not None else math.inf
         return self._values(miou, network.cost, ms)
+
+    def _pareto_curve(self, trial: optuna.Trial, network: Network) -> ParetoCurve | None:
+        """The trial's Pareto-aware pruning curve (pruner "pareto"), resuming a retried original's; else None."""
+        if self.config.pruner != "pareto":
+            return None
+        costs = {"params": network.cost.params, "macs": network.cost.macs, "flops": network.cost.flops,
+                 "activations": network.cost.activations, "ms_per_step": None}  # ms: measured in epoch 1
+        stored = _running(trial).user_attrs.get("curve") or {}
+        return ParetoCurve(pareto_rule(self.config.pruner_options),
+                           [costs[name] for name in self.config.objectives[1:]], dict(stored))
 
     def _finish(self, trial: optuna.Trial, start: float, attrs: dict[str, Any]) -> None:
         """Close the training clock and record the outcome."""

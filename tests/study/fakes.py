@@ -305,6 +305,40 @@ def check_one_network_one_training(folder: Path, storage: str, name: str, worker
     assert network_counts(frame) == {"completed": 1}
 
 
+#: A multi-objective study (mIoU, params) over directions and learning rates, pruned by the Pareto-aware rule.
+PARETO_SPACE = {"direction": {"encoder_width": {"low": 0.0, "high": 1.0}, "decoder_depth": {"low": 0.0, "high": 1.0}},
+                "train": {"lr": {"low": 1e-5, "high": 1e-1, "log": True}}}
+
+
+def pareto_study(folder: Path, storage: str, name: str, sampler: str, n_trials: int = 12) -> Path:
+    """A study file: PARETO_SPACE, objectives mIoU and params, pruner "pareto" (median of >= 2 peers after epoch 1)."""
+    return write_study(folder, PARETO_SPACE, study={
+        "name": name, "sampler": sampler, "n_trials": n_trials, "objectives": ["miou", "params"],
+        "pruner": "pareto", "pruner_options": {"n_warmup_steps": 1, "min_peers": 2},
+        **({"sampler_options": {"population_size": 4}} if sampler == "nsga2" else {})},
+        storage={"url": storage, **SAFE_GRACE}, train={"epochs": 5})
+
+
+def check_pareto_pruned(frame: Any, n_trials: int) -> None:
+    """Some trials pruned by the rule, each with its reason and curve; the cheapest network never pruned."""
+    counted = frame[frame.reused_from.isna()]
+    assert len(counted) == n_trials and counted.state.isin(["COMPLETE", "PRUNED"]).all(), frame[["state", "status"]]
+    pruned = frame[frame.state == "PRUNED"]
+    assert len(pruned) and (frame.state == "COMPLETE").any()
+    assert all("no-costlier trials at epoch" in r for r in pruned.fail_reason), pruned.fail_reason
+    assert (pruned.epochs_run >= 2).all() and (pruned.epochs_run < 5).all()  # warm-up kept, training stopped
+    cheapest = counted.params.min()
+    assert (counted[counted.params == cheapest].state == "COMPLETE").all()  # no cheaper peer: never pruned
+
+
+def check_pareto_workers(folder: Path, storage: str, name: str) -> None:
+    """Three workers share a Pareto-pruned NSGA-II study: exactly n_trials networks, pruned by each other's curves."""
+    path = pareto_study(folder, storage, name, "nsga2")
+    summaries = [finish(w) for w in [start_worker(path, storage) for _ in range(3)]]
+    assert all(s["stopped"] == "n_trials reached" for s in summaries)
+    check_pareto_pruned(study_trials_frame(storage, name), 12)
+
+
 def check_separate_run_folders(folder: Path, storages: tuple[str, str], name: str) -> None:
     """One study file and name, two storages: two run folders, each holding its own study's trials."""
     config = load_study_config(write_study(folder, study={"name": name}))

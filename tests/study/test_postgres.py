@@ -10,6 +10,7 @@ import pytest
 from tests.cli_helpers import run_cli
 from tests.study.fakes import (
     check_broken_worker_costs_nothing, check_exact_total, check_kill_and_resume, check_one_network_one_training,
+    check_pareto_workers,
     check_separate_run_folders,
     write_study,
 )
@@ -75,3 +76,7 @@ def test_a_600_character_study_name_is_one_line_and_exit_2(tmp_path: Path, study
 
 def test_three_workers_train_one_network_once(tmp_path: Path, study_name: str) -> None:
     check_one_network_one_training(tmp_path, URL, study_name)
+
+
+def test_three_workers_prune_a_multi_objective_study(tmp_path: Path, study_name: str) -> None:
+    check_pareto_workers(tmp_path, URL, study_name)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import optuna
 import pytest
 
 from scaler.errors import ConfigError
@@ -14,7 +15,10 @@ from scaler.solver import cost_values, fits
 from scaler.study import load_study_config, network_key, reuse_counts, run_study, study_trials_frame
 from scaler.study._budget import frontier
 from scaler.rules import Factors, apply_factors
-from tests.study.fakes import FakeTrainer, check_one_network_one_training, write_study
+from scaler.study._pareto_pruning import ParetoRule, pareto_rule
+from tests.study.fakes import (
+    FakeTrainer, check_one_network_one_training, check_pareto_pruned, pareto_study, write_study,
+)
 
 DIRECTION = {"direction": {"encoder_width": {"low": 0.0, "high": 1.0}, "decoder_depth": {"low": 0.0, "high": 1.0}}}
 
@@ -80,3 +84,31 @@ def test_hypervolume_curve_grows_only_with_a_better_front() -> None:
     # trial 0: 0.5 x (1 - 0.5); trial 1 is dominated; trial 2 is pruned (no result); trial 3 dominates trial 0
     assert record.curve.hypervolume.tolist() == pytest.approx([0.25, 0.25, 0.25, 0.30])
     assert record.curve.front_size.tolist() == [1, 1, 1, 1] and record.final == pytest.approx(0.30)
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "tpe"])
+def test_pareto_pruning_stops_dominated_trials_of_a_multi_objective_study(tmp_path: Path, sampler: str) -> None:
+    config = load_study_config(pareto_study(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "pareto", sampler))
+    trainer = FakeTrainer()
+    run_study(config, train_fn=trainer, check=False)
+    frame = study_trials_frame(config.storage, config.name)
+    check_pareto_pruned(frame, 12)
+    study = optuna.load_study(study_name="pareto", storage=config.storage)
+    for trial in study.get_trials():  # the toolkit's own curve, where Optuna refuses intermediate values
+        if trial.user_attrs.get("reused_from") is not None:
+            continue
+        assert trial.intermediate_values == {} and trial.user_attrs["prune_costs"] == [trial.user_attrs["params"]]
+        history = trial.user_attrs["history"]
+        assert trial.user_attrs["curve"] == {str(r["epoch"]): max(h["miou"] for h in history[: r["epoch"]])
+                                             for r in history}
+
+
+def test_pareto_rule_prunes_only_below_the_percentile_of_no_costlier_peers() -> None:
+    rule = ParetoRule(percentile=50, n_warmup_steps=2, min_peers=3)
+    peers = [([1.0], 0.5), ([2.0], 0.6), ([3.0], 0.7), ([9.0], 0.99)]  # the last one costs more: not a peer
+    assert rule.verdict(3, 0.55, [3.0], peers)  # below the median (0.6) of the three no-costlier peers
+    assert not rule.verdict(3, 0.65, [3.0], peers)
+    assert not rule.verdict(2, 0.1, [3.0], peers)  # warm-up
+    assert not rule.verdict(3, 0.1, [2.0], peers)  # only two no-costlier peers
+    with pytest.raises(ValueError, match="min_peers=0"):
+        pareto_rule({"min_peers": 0})
