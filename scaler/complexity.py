@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from scaler.cost import Complexity, CostSheet, CountedOp, LayerCost
-from scaler.families import build, validate
+from scaler.families import build, get_family, validate
 from scaler.spec import NetSpec
 
 __all__ = ["Complexity", "LayerCost", "CostSheet", "CountedOp", "complexity", "budget_complexity", "traced_complexity",
@@ -74,10 +74,12 @@ def example_inputs(model: nn.Module, spec: NetSpec, device: torch.device) -> tup
     return make(1) if callable(make) else (torch.zeros(1, spec.in_channels, *spec.input_size, device=device),)
 
 
+@functools.lru_cache(maxsize=4096)
 def budget_complexity(spec: NetSpec) -> Complexity:
     """The part of `complexity(spec)` that budgets limit: the family's `budget_cost` of it, else all of it."""
-    cost, family = complexity(spec), validate(spec)
-    return cost if family.budget_cost is None else family.budget_cost(spec, cost)
+    cost = complexity(spec)  # validates the spec
+    budget_cost = get_family(spec.family).budget_cost
+    return cost if budget_cost is None else budget_cost(spec, cost)
 
 
 def traced_complexity(spec: NetSpec, model: nn.Module | None = None) -> Complexity:

@@ -6,7 +6,9 @@ count is the one of a full-length report; padding is masked out of the attention
 Counted (one report):
 - embedding: vocab x dim params, 0 MACs (a table lookup), 0 activations (as BN: no arithmetic);
 - BiLSTM: per direction 4h(e+h) weights + 8h biases (PyTorch keeps two bias vectors), and
-  tokens x 4h(e+h) MACs per direction; activations: its tokens x 2h outputs;
+  tokens x 4h(e+h) MACs per direction; activations: its tokens x 2h outputs. The two directions are
+  two one-direction nn.LSTMs (the same parameters as nn.LSTM(bidirectional=True)) so that the backward
+  one reads each report from its last real token, not from the padding after it;
 - attention: the q, k, v projections are linear layers (counted as such); QK^T and the weighted
   sum of V are 2 x tokens^2 x d MACs, declared by a CountedOp; its activations: the tokens^2 scores.
 """
@@ -20,8 +22,8 @@ from torch import nn
 
 from scaler.cost import CountedOp, LayerCost
 
-__all__ = ["PAD_ID", "UNK_ID", "TokenEmbedding", "BiLSTM", "ScaledDotProduct", "TextEncoder", "lstm_cost",
-           "token_mask"]
+__all__ = ["PAD_ID", "UNK_ID", "TokenEmbedding", "DirectionLSTM", "BiLSTM", "ScaledDotProduct", "TextEncoder",
+           "lstm_cost", "reverse_within", "token_mask"]
 
 #: Token id of padding: the embedding keeps its row at zero, attention and pooling ignore it.
 PAD_ID = 0
@@ -57,18 +59,18 @@ class TokenEmbedding(nn.Embedding, CountedOp):
 
 
 def lstm_cost(tokens: int, dim: int, hidden: int) -> tuple[int, int, int]:
-    """(params, MACs, activations) of a one-layer BiLSTM over `tokens` inputs of size `dim`."""
-    weights = 4 * hidden * (dim + hidden)  # the input-to-gates and hidden-to-gates matrices of one direction
-    return 2 * (weights + 8 * hidden), 2 * tokens * weights, tokens * 2 * hidden
+    """(params, MACs, activations) of ONE direction of an LSTM layer over `tokens` inputs of size `dim`."""
+    weights = 4 * hidden * (dim + hidden)  # the input-to-gates and hidden-to-gates matrices
+    return weights + 8 * hidden, tokens * weights, tokens * hidden
 
 
-class BiLSTM(nn.LSTM, CountedOp):
-    """One bidirectional LSTM layer (batch first); the forward and backward states are concatenated."""
+class DirectionLSTM(nn.LSTM, CountedOp):
+    """One direction of the BiLSTM: a one-layer, batch-first LSTM (PyTorch's, with its two bias vectors)."""
 
     kind = "lstm"
 
     def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__(dim, hidden, batch_first=True, bidirectional=True)
+        super().__init__(dim, hidden, batch_first=True)
 
     def op_cost(self, x: torch.Tensor, y: Any) -> tuple[int, int]:
         """(MACs, activations) over the input's tokens."""
@@ -78,6 +80,38 @@ class BiLSTM(nn.LSTM, CountedOp):
     def cost(cls, sheet: Any, key: str, tokens: int, dim: int, hidden: int) -> None:
         """Its weights, MACs and outputs."""
         sheet.rows.append(LayerCost(key, cls.kind, *lstm_cost(tokens, dim, hidden)))
+
+
+def reverse_within(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each sequence of `x` (N x T x C) reversed over its real tokens (mask N x T), the padding left at the end.
+
+    Its own inverse. A plain flip (nn.LSTM's bidirectional) would feed the backward direction the
+    padding first, so a report's vector would depend on how much padding follows it.
+    """
+    lengths = mask.sum(dim=1, keepdim=True)
+    positions = torch.arange(x.shape[1], device=x.device).expand_as(mask)
+    index = torch.where(positions < lengths, lengths - 1 - positions, positions)
+    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+
+
+class BiLSTM(nn.Module):
+    """A bidirectional LSTM layer over right-padded reports: the forward and backward states concatenated
+    (2h per token); each direction reads the real tokens first, so padding never enters a real state."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.forward_lstm, self.backward_lstm = DirectionLSTM(dim, hidden), DirectionLSTM(dim, hidden)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        ahead = self.forward_lstm(x)[0]
+        back = reverse_within(self.backward_lstm(reverse_within(x, mask))[0], mask)
+        return torch.cat([ahead, back], dim=-1)
+
+    @staticmethod
+    def cost(sheet: Any, key: str, tokens: int, dim: int, hidden: int) -> None:
+        """Its two directions: 2 x (4h(e+h) + 8h) params, 2 x tokens x 4h(e+h) MACs."""
+        for _ in range(2):
+            DirectionLSTM.cost(sheet, key, tokens, dim, hidden)
 
 
 class ScaledDotProduct(CountedOp):
@@ -123,7 +157,7 @@ class TextEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         mask = token_mask(tokens)
-        states = self.lstm(self.embedding(tokens))[0]
+        states = self.lstm(self.embedding(tokens), mask)
         if self.attention:
             states = self.attend(self.query(states), self.key(states), self.value(states), mask)
         weights = mask.unsqueeze(-1).to(states.dtype)
