@@ -14,6 +14,9 @@ Heads (option `head`):
   text vector first (`fusion`: "film", f * (1 + gamma) + beta with (gamma, beta) = linear(text); or
   "concat": the text tiled over the map, concatenated and brought back by a 1x1 conv + BN + ReLU),
   so the decoder's channel contract is the encoder's and the segmentation toolkit applies unchanged.
+Ablation (option `blank_input`): "image" or "report" replaces that input by a constant (zeros; an
+all-padding report) inside the forward, so the same network, counts included, is trained image-only
+or report-only (the CNN-alone / BiLSTM-alone rows of the paper's Table I); "none" is the default.
 Scaling rules touch the stage records only: the image encoder and the decoder (the fusion layers or
 the segmentation decoder); asymmetric (encoder-only) scaling thus grows the image encoder alone.
 
@@ -48,13 +51,15 @@ HEADS = ("classification", "segmentation")
 #: The fusions each head offers (the first is its default).
 FUSIONS = {"classification": ("concat", "product", "gated"), "segmentation": ("film", "concat")}
 BUDGET_SCOPES = ("image", "all")
+#: The ablation: which input the network replaces by a constant ("none": it reads both).
+BLANK_INPUTS = ("none", "image", "report")
 OPTIONS = {"image_encoder": IMAGE_ENCODERS, "head": HEADS, "text_attention": (True, False),
            "fusion": tuple(dict.fromkeys(f for fs in FUSIONS.values() for f in fs)),
-           "image_pool": ("avg", "max"), "budget_scope": BUDGET_SCOPES}
+           "image_pool": ("avg", "max"), "budget_scope": BUDGET_SCOPES, "blank_input": BLANK_INPUTS}
 #: Text sizes: positive integers (a vocabulary holds at least the padding and the unknown token).
 TEXT_SIZES = {"vocab_size": 2, "embed_dim": 1, "hidden_size": 1, "max_tokens": 1}
 DEFAULTS = {"image_encoder": "resnet", "head": "classification", "text_attention": True, "image_pool": "avg",
-            "budget_scope": "image", "vocab_size": 10000, "embed_dim": 128, "hidden_size": 128, "max_tokens": 64}
+            "budget_scope": "image", "blank_input": "none", "vocab_size": 10000, "embed_dim": 128, "hidden_size": 128, "max_tokens": 64}
 #: The stage key of the text branch: what budget_scope="image" leaves out.
 TEXT_STAGE = "text"
 
@@ -73,6 +78,7 @@ def multimodal_spec(
     image_pool: str = "avg",
     text_attention: bool = True,
     budget_scope: str = "image",
+    blank_input: str = "none",
     vocab_size: int = 10000,
     embed_dim: int = 128,
     hidden_size: int = 128,
@@ -98,6 +104,8 @@ def multimodal_spec(
                "hidden_size": hidden_size, "max_tokens": max_tokens}
     if head == "classification":
         options["image_pool"] = image_pool
+    if blank_input != "none":  # the ablation is written only where it is on, so a full network's spec is unchanged
+        options["blank_input"] = blank_input
     spec = NetSpec("multimodal", in_channels, classes, input_size, encoder, decoder, options)
     check_multimodal(spec)
     return spec
@@ -240,6 +248,7 @@ class MultimodalNet(nn.Module):
         self.in_channels, self.input_size, self.max_tokens = spec.in_channels, spec.input_size, opts["max_tokens"]
         self.vocab_size, self.multiple = opts["vocab_size"], self.input_multiple(spec)
         self.per_pixel = opts["head"] == "segmentation"
+        self.blank_input = opts["blank_input"]
         self.encoder = ResNetEncoder(spec) if opts["image_encoder"] == "resnet" else UNetEncoder(spec)
         self.text = TextEncoder(*_text_args(opts))
         if self.per_pixel:
@@ -276,6 +285,10 @@ class MultimodalNet(nn.Module):
 
     def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         self.check_inputs(image, tokens)
+        if self.blank_input == "image":
+            image = torch.zeros_like(image)
+        elif self.blank_input == "report":
+            tokens = torch.zeros_like(tokens)  # all padding: an empty report
         text = self.text(tokens)
         if not self.per_pixel:
             return self.head(self.decoder(self.encoder(image), text))

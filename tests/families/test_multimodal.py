@@ -37,6 +37,21 @@ class TestMultimodal(FamilyContract):
     bad_option = ("fusion", "bilinear", ("concat",))
 
 
+def test_blank_input_is_the_same_network_reading_one_modality():
+    full = base_spec("multimodal", width=16, input_size=(32, 32), **TEXT)
+    assert "blank_input" not in full.opts
+    torch.manual_seed(0)
+    model = build(full).eval()
+    image, tokens = model.example_inputs(2)
+    for blank, same in (("image", (torch.zeros_like(image), tokens)), ("report", (image, torch.zeros_like(tokens)))):
+        spec = base_spec("multimodal", width=16, input_size=(32, 32), blank_input=blank, **TEXT)
+        assert complexity(spec) == complexity(full)
+        ablated = build(spec).eval()
+        ablated.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(ablated(image, tokens), model(*same))
+
+
 # -- the family's own rules -------------------------------------------------------------------------------
 
 
@@ -131,25 +146,21 @@ def test_reverse_within_reverses_the_real_tokens_only_and_is_its_own_inverse():
 
 # -- a plain training loop on shape_reports: the fused model needs both modalities -----------------------------
 
-def _train_and_score(train, val, blank: str | None, steps: int = 100, seed: int = 0) -> float:
-    """Validation accuracy of the small multimodal net after `steps` Adam steps; `blank` ("image" or "report")
-    replaces that modality by a constant (zeros; all padding) in training and evaluation: the ablation."""
+def _train_and_score(train, val, blank_input: str, steps: int = 100, seed: int = 0) -> float:
+    """Validation accuracy of the small multimodal net after `steps` Adam steps; `blank_input` ("image" or
+    "report") replaces that modality by a constant in training and evaluation: the ablation."""
     torch.manual_seed(seed)
     spec = base_spec("multimodal", width=8, classes=train.num_classes, input_size=train.input_size, fusion_width=32,
-                     vocab_size=train.vocab_size, embed_dim=16, hidden_size=16, max_tokens=train.max_tokens)
+                     vocab_size=train.vocab_size, embed_dim=16, hidden_size=16, max_tokens=train.max_tokens,
+                     blank_input=blank_input)
     model = build(spec)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-
-    def inputs(batch):
-        image, tokens = batch["image"], batch["tokens"]
-        return (torch.zeros_like(image) if blank == "image" else image,
-                torch.zeros_like(tokens) if blank == "report" else tokens)
 
     loader = DataLoader(train, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(seed))
     step = 0
     while step < steps:
         for batch in loader:
-            loss = nn.functional.cross_entropy(model(*inputs(batch)), batch["label"])
+            loss = nn.functional.cross_entropy(model(batch["image"], batch["tokens"]), batch["label"])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -160,7 +171,7 @@ def _train_and_score(train, val, blank: str | None, steps: int = 100, seed: int 
     matrix = ConfusionMatrix(train.num_classes, ignore_index=-1)
     with torch.no_grad():
         for batch in DataLoader(val, batch_size=len(val)):
-            matrix.update(model(*inputs(batch)), batch["label"])
+            matrix.update(model(batch["image"], batch["tokens"]), batch["label"])
     return matrix.compute_classification()["accuracy"]
 
 
@@ -171,7 +182,7 @@ def test_fused_beats_image_only_and_report_only_on_shape_reports():
     torch.set_num_threads(1)
     try:
         train, val = make_dataset("shape_reports", "train"), make_dataset("shape_reports", "val")
-        fused = _train_and_score(train, val, None)
+        fused = _train_and_score(train, val, "none")
         image_only = _train_and_score(train, val, "report")
         report_only = _train_and_score(train, val, "image")
     finally:
