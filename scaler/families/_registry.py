@@ -9,6 +9,7 @@ returns (or registers) a Family. They are loaded lazily, on the first unknown na
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -47,6 +48,8 @@ class Family:
     description: str = ""
     #: Analytic cost: walks the spec and records every layer in a CostSheet (None: the builder's `cost`).
     cost: Callable[[NetSpec, Any], None] | None = None
+    #: The part of a spec's cost that budgets limit, `budget_cost(spec, cost) -> Complexity` (None: all of it).
+    budget_cost: Callable[[NetSpec, Any], Any] | None = None
     #: Named sets of `make_base` options, e.g. {"paper": {...}}: `base_spec(name, preset="paper")`.
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
 
@@ -151,6 +154,11 @@ def base_spec(family: str, preset: str | None = None, **options: Any) -> NetSpec
         if preset not in fam.presets:
             raise SpecError(f"unknown {family} preset {preset!r}; valid: {choices_text(sorted(fam.presets))}")
         options = {**fam.presets[preset], **options}
+    accepted = inspect.signature(fam.make_base).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise SpecError(f"unknown {family} option(s) {unknown}; valid: {choices_text(sorted(accepted))}")
     try:
         spec = fam.make_base(**options)
     except TypeError as exc:
