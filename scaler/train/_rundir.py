@@ -129,7 +129,11 @@ class RunDir:
             (self.path / name).unlink(missing_ok=True)
 
     def start(self, spec: NetSpec, cfg: TrainConfig) -> None:
-        """Create the folder and write spec.json and config.json (atomically)."""
+        """Create the folder and write spec.json and config.json (atomically; both or, on a failure, neither)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json(self.spec_file, spec.to_dict())
-        write_json(self.config_file, cfg.to_dict())
+        try:
+            write_json(self.spec_file, spec.to_dict())
+            write_json(self.config_file, cfg.to_dict())
+        except BaseException:
+            self.spec_file.unlink(missing_ok=True)
+            raise

@@ -12,8 +12,8 @@ from scaler.data import make_dataset
 from scaler.errors import ScalerError
 from scaler.families import base_spec
 from scaler.io import load_spec
-from scaler.train import RESUME_FREE_KEYS, RUN_FILES, RunDir, TrainConfig, evaluate_run, train
-from scaler.train import _loop
+from scaler.train import RESUME_FREE_KEYS, RUN_FILES, OutOfSpace, RunDir, TrainConfig, evaluate_run, train
+from scaler.train import _loop, _rundir
 
 SIZE = (32, 32)
 DATA_OPTIONS = {"length": 16, "source_size": list(SIZE)}
@@ -155,3 +155,17 @@ def test_a_scale_record_with_tampered_costs_is_refused(spec, tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({**record, "params": 1}))
     with pytest.raises(ScalerError, match=r"bad.json: params=1 does not match its spec \(params=\d+\)"):
         load_spec(tmp_path / "bad.json")
+
+
+def test_a_full_disk_while_starting_leaves_neither_spec_nor_config(spec, data, tmp_path, monkeypatch):
+    write = _rundir.write_json
+
+    def full_on_config(path, value):
+        if path.name == "config.json":
+            raise OutOfSpace(f"no space left on the device to write {path}")
+        write(path, value)
+
+    monkeypatch.setattr(_rundir, "write_json", full_on_config)
+    with pytest.raises(OutOfSpace):
+        run(spec, data, tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []
