@@ -107,6 +107,9 @@ def families() -> None:
 from scaler.commands import register_all  # noqa: E402  (after the core commands, so --help lists them first)
 
 register_all(app)
+from scaler.commands import bench as _bench  # noqa: E402
+
+_bench.register(app)
 
 
 def _raw_value(param: object) -> str | None:

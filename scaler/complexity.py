@@ -13,7 +13,9 @@ What is counted, and why:
   that adds such an op shows exactly its MACs and no parameters.
 - activations: elements output by conv, transposed-conv and linear layers, as in Dollar et al.
   2021, "Fast and Accurate Model Scaling" (a proxy for memory traffic and runtime on accelerators).
-All counts are for ONE image at the spec's input size.
+All counts are for ONE image at the spec's input size (and, for a family that reads text too, one
+report at its `max_tokens`). What a budget limits can be narrower (`budget_complexity`: a family's
+`budget_cost`, e.g. the multimodal family leaves its text branch out by default).
 
 Known differences of other counters (checked in tests/test_complexity.py):
 - fvcore reports MACs under the name "flops", counts transposed convs on the input size too, and
@@ -31,10 +33,11 @@ import torch
 from torch import nn
 
 from scaler.cost import Complexity, CostSheet, CountedOp, LayerCost
-from scaler.families import build, validate
+from scaler.families import build, get_family, validate
 from scaler.spec import NetSpec
 
-__all__ = ["Complexity", "LayerCost", "CostSheet", "CountedOp", "complexity", "traced_complexity", "stage_table"]
+__all__ = ["Complexity", "LayerCost", "CostSheet", "CountedOp", "complexity", "budget_complexity", "traced_complexity",
+           "example_inputs", "stage_table"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -62,6 +65,21 @@ def _stage_key(name: str) -> str:
 def _same(x: torch.Tensor) -> torch.Tensor:
     """The identity, standing in for a BN's forward while tracing."""
     return x
+
+
+def example_inputs(model: nn.Module, spec: NetSpec, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """One sample the model takes: its own `example_inputs(1)` where it has one (a multimodal net's image
+    and report), else a zero image at the spec's input size."""
+    make = getattr(model, "example_inputs", None)
+    return make(1) if callable(make) else (torch.zeros(1, spec.in_channels, *spec.input_size, device=device),)
+
+
+@functools.lru_cache(maxsize=4096)
+def budget_complexity(spec: NetSpec) -> Complexity:
+    """The part of `complexity(spec)` that budgets limit: the family's `budget_cost` of it, else all of it."""
+    cost = complexity(spec)  # validates the spec
+    budget_cost = get_family(spec.family).budget_cost
+    return cost if budget_cost is None else budget_cost(spec, cost)
 
 
 def traced_complexity(spec: NetSpec, model: nn.Module | None = None) -> Complexity:
@@ -109,7 +127,7 @@ def traced_complexity(spec: NetSpec, model: nn.Module | None = None) -> Complexi
         for module in norms:
             module.forward = _same
         with torch.no_grad():
-            model(torch.zeros(1, spec.in_channels, *spec.input_size, device=device))
+            model(*example_inputs(model, spec, device))
     finally:
         for handle in handles:
             handle.remove()

@@ -18,6 +18,17 @@ Ignore pixels are never counted. Two mean IoUs are in use and `compute` returns 
   prediction as IoU 0 (0/0 := 0). It equals `miou` whenever every class takes part (any split of
   a real dataset) and is lower otherwise: on a small evaluation set missing a class it is the
   pessimistic reading.
+
+Classification (the multimodal family's classification head) uses the same matrix, counting
+samples instead of pixels: `update(logits [N, C], labels [N])`, then `compute_classification()`:
+with n_ij the samples of true class i predicted as j, t_i = sum_j n_ij, p_i = sum_j n_ji,
+    accuracy  = sum_i n_ii / sum_i t_i
+    recall_i  = n_ii / t_i        precision_i = n_ii / p_i        F1_i = 2 n_ii / (t_i + p_i)
+(F1_i = 2 precision_i recall_i / (precision_i + recall_i), and 0 for a class in the truth that is
+never predicted). `macro_recall` averages the classes present in the truth (as MPA); `macro_precision`
+and `macro_f1` the classes present in the truth or the prediction (scikit-learn's macro set: a class
+predicted but absent has F1 0, a class present but never predicted precision 0, as its
+zero_division=0). Per class, a 0/0 value is None and stays out of the means otherwise.
 """
 from __future__ import annotations
 
@@ -25,7 +36,7 @@ import torch
 
 from scaler.errors import ScalerError
 
-__all__ = ["ConfusionMatrix"]
+__all__ = ["ConfusionMatrix", "classification_scores"]
 
 
 class ConfusionMatrix:
@@ -65,7 +76,7 @@ class ConfusionMatrix:
         Pixels whose target is the ignore index, or outside [0, C), are skipped, as are predictions
         outside [0, C) (impossible for logits). No host synchronisation happens here.
         """
-        if prediction.dim() == target.dim() + 1:
+        if prediction.dim() == target.dim() + 1:  # logits [N, C, H, W] (or [N, C] for classification)
             if prediction.shape[1] != self.num_classes:
                 raise ScalerError(
                     f"logits have {prediction.shape[1]} channels but the matrix has {self.num_classes} classes"
@@ -115,3 +126,37 @@ class ConfusionMatrix:
             "miou_all_classes": float(iou.sum()) / self.num_classes,
             "iou_per_class": iou_per_class,
         }
+
+    def compute_classification(self) -> dict[str, float | list[float | None]]:
+        """Accuracy, per-class and macro recall, precision and F1 of a matrix counting samples (module docstring)."""
+        return classification_scores(self.matrix)
+
+
+def _ratios(hits: torch.Tensor, totals: torch.Tensor) -> list[float | None]:
+    """hits / totals per class, None where the total is 0."""
+    return [float(h / t) if t > 0 else None for h, t in zip(hits.tolist(), totals.tolist())]
+
+
+def _mean(values: list[float | None], keep: torch.Tensor) -> float:
+    """Mean of the values of the kept classes (0.0 when none is kept)."""
+    kept = [v for v, k in zip(values, keep.tolist()) if k and v is not None]
+    return sum(kept) / len(kept) if kept else 0.0
+
+
+def classification_scores(matrix: torch.Tensor) -> dict[str, float | list[float | None]]:
+    """Accuracy, recall, precision and F1 per class and macro of a [C, C] count matrix (rows = truth),
+    as plain Python numbers (JSON-safe, no NaN); with no counted sample every score is 0.0."""
+    counts = matrix.to("cpu", torch.float64)
+    hits, truth, predicted = counts.diagonal(), counts.sum(dim=1), counts.sum(dim=0)
+    total = truth.sum()
+    recall, precision = _ratios(hits, truth), _ratios(hits, predicted)
+    f1 = _ratios(2 * hits, truth + predicted)
+    return {
+        "accuracy": float(hits.sum() / total) if total > 0 else 0.0,
+        "macro_recall": _mean(recall, truth > 0),
+        "macro_precision": _mean([0.0 if p is None else p for p in precision], truth + predicted > 0),
+        "macro_f1": _mean(f1, truth + predicted > 0),
+        "recall_per_class": recall,
+        "precision_per_class": precision,
+        "f1_per_class": f1,
+    }

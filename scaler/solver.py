@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from collections.abc import Callable, Mapping
 
-from scaler.complexity import Complexity, complexity
+from scaler.complexity import Complexity, budget_complexity, complexity
 from scaler.errors import BudgetError, SpecError
 from scaler.rules import PAPER_RATIO, Factors, apply_factors, direction
 from scaler.spec import NetSpec
@@ -113,7 +113,7 @@ def cost_values(spec: NetSpec, metrics: tuple[str, ...] | list[str] | None = Non
     A time metric (ms, infer_ms) needs a function in `measured`; without one it is a BudgetError.
     """
     metrics = COST_METRICS if metrics is None else tuple(metrics)
-    cost = complexity(spec)
+    cost = budget_complexity(spec)
     values: dict[str, float] = {}
     for metric in metrics:
         if metric in COST_METRICS:

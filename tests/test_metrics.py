@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from scaler.errors import ScalerError
-from scaler.metrics import ConfusionMatrix
+from scaler.metrics import ConfusionMatrix, classification_scores
 
 IGNORE = 255
 
@@ -132,3 +132,34 @@ def test_a_perfect_prediction_missing_a_class_separates_the_conventions():
     scores = cm.compute()
     assert scores["miou"] == 1.0
     assert scores["miou_all_classes"] == pytest.approx(3 / 4)
+
+
+# -- classification (samples, not pixels) ---------------------------------------------------------------------
+
+def test_classification_scores_by_hand():
+    # truth 0,0,0,1,1,2 and prediction 0,0,1,1,1,0: class 2 is never predicted, nothing is predicted as 3
+    truth, prediction = torch.tensor([0, 0, 0, 1, 1, 2]), torch.tensor([0, 0, 1, 1, 1, 0])
+    cm = ConfusionMatrix(4, IGNORE, "cpu")
+    cm.update(torch.nn.functional.one_hot(prediction, 4).float(), truth)  # logits [N, C]
+    assert torch.equal(cm.matrix[:3, :3], torch.tensor([[2, 1, 0], [0, 2, 0], [1, 0, 0]]))
+    scores = cm.compute_classification()
+    assert scores["accuracy"] == pytest.approx(4 / 6)
+    # recall: 2/3, 2/2, 0/1, class 3 absent (None); precision: 2/3, 2/3, never predicted (None), None
+    assert scores["recall_per_class"] == pytest.approx([2 / 3, 1.0, 0.0, None])
+    assert scores["precision_per_class"] == pytest.approx([2 / 3, 2 / 3, None, None])
+    # F1 = 2 n_ii / (t_i + p_i): 4/6, 4/5, 0/1, 0/0
+    assert scores["f1_per_class"] == pytest.approx([2 / 3, 0.8, 0.0, None])
+    assert scores["macro_recall"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    assert scores["macro_precision"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+    assert scores["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0) / 3)
+    json.dumps(scores)
+
+
+def test_classification_f1_is_the_harmonic_mean_and_an_empty_matrix_scores_zero():
+    matrix = torch.tensor([[5, 2], [1, 7]])
+    scores = classification_scores(matrix)
+    for p, r, f in zip(scores["precision_per_class"], scores["recall_per_class"], scores["f1_per_class"]):
+        assert f == pytest.approx(2 * p * r / (p + r))
+    assert scores["accuracy"] == pytest.approx(12 / 15) and scores["recall_per_class"] == pytest.approx([5 / 7, 7 / 8])
+    empty = classification_scores(torch.zeros(3, 3, dtype=torch.int64))
+    assert empty["accuracy"] == 0.0 and empty["macro_f1"] == 0.0 and empty["f1_per_class"] == [None] * 3

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from scaler.data._base import SegmentationDataset
 from scaler.data._folders import camvid, cityscapes, folder, voc
+from scaler.data._multimodal import PairedDataset, reports, shape_reports
 from scaler.data._shapes import shapes
 from scaler.data._transforms import Augmentation, augmentation_from
 from scaler.errors import DataError
@@ -17,10 +18,14 @@ __all__ = ["AUGMENTATION_OPTIONS", "DATASETS", "make_dataset"]
 AUGMENTATION_OPTIONS = ("scale_range", "crop_size")
 
 # Every constructor takes (split, root, input_size, augment: bool | Augmentation, seed, **dataset-specific kwargs).
-DATASETS: dict[str, Callable[..., SegmentationDataset]] = {
+# The paired image + report datasets (reports, shape_reports) return a PairedDataset: dict items with tokens
+# and a class label, for the multimodal family (scaler.data._multimodal).
+DATASETS: dict[str, Callable[..., SegmentationDataset | PairedDataset]] = {
     "camvid": camvid,
     "cityscapes": cityscapes,
     "folder": folder,
+    "reports": reports,
+    "shape_reports": shape_reports,
     "shapes": shapes,
     "voc": voc,
 }
@@ -37,11 +42,11 @@ def make_dataset(
     scale_range: object = None,
     crop_size: object = None,
     **kwargs: object,
-) -> SegmentationDataset:
+) -> SegmentationDataset | PairedDataset:
     """Build a registered dataset; every file is decoded once, here.
 
     Args:
-        name: one of `DATASETS` (camvid, cityscapes, folder, shapes, voc).
+        name: one of `DATASETS` (camvid, cityscapes, folder, reports, shape_reports, shapes, voc).
         split: one of scaler.vocabulary.SPLITS (train, val, test) that the dataset has.
         root: the dataset folder (None: shapes needs none; camvid falls back to `default_camvid_root()`).
         input_size: (H, W) of the items; None keeps the source size when all sources share one.

@@ -14,7 +14,7 @@ from scaler.families._blocks import (
     ASPP, ATTENTION_MODES, AttentionFusion, ConvBNReLU, PoolBranch, SqueezeExcite, collect, init_weights, resize,
 )
 from scaler.families._base import SegmentationNet
-from scaler.families import deeplabv3, ednet, fcn_vgg, fpn, unet  # noqa: F401  (register the built-in families)
+from scaler.families import deeplabv3, ednet, fcn_vgg, fpn, multimodal, unet  # noqa: F401  (register the built-in families)
 
 __all__ = [
     "Family", "FAMILIES", "ENTRY_POINT_GROUP", "SegmentationNet", "register", "get_family", "families",

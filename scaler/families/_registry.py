@@ -48,6 +48,8 @@ class Family:
     description: str = ""
     #: Analytic cost: walks the spec and records every layer in a CostSheet (None: the builder's `cost`).
     cost: Callable[[NetSpec, Any], None] | None = None
+    #: The part of a spec's cost that budgets limit, `budget_cost(spec, cost) -> Complexity` (None: all of it).
+    budget_cost: Callable[[NetSpec, Any], Any] | None = None
     #: Named sets of `make_base` options, e.g. {"paper": {...}}: `base_spec(name, preset="paper")`.
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
 

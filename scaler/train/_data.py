@@ -7,7 +7,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from scaler.data import class_pixel_counts, make_dataset
 from scaler.errors import DataError, ScalerError
+from scaler.losses import inverse_frequency_weights
 from scaler.spec import NetSpec
 from scaler.train._config import TrainConfig
 
@@ -34,7 +36,6 @@ class EpochSampler(Sampler[int]):
 
 def make_datasets(cfg: TrainConfig, input_size: tuple[int, int] | None) -> tuple[Dataset, Dataset]:
     """The (train, val) datasets of a config at `input_size` (None: the source size)."""
-    from scaler.data import make_dataset
 
     common = dict(root=cfg.data_root, input_size=input_size, seed=cfg.seed, **cfg.data_options)
     return (make_dataset(cfg.data, "train", augment=cfg.augment, **common),
@@ -72,8 +73,6 @@ def class_weights(cfg: TrainConfig, train_ds: Any) -> torch.Tensor | None:
     """Per-class alpha from the training masks (modified inverse frequency), or None."""
     if cfg.class_weights == "none" or cfg.loss == "dice":
         return None
-    from scaler.data import class_pixel_counts
-    from scaler.losses import inverse_frequency_weights
 
     # A dataset may count its own pixels (any object with class_pixel_counts()); else the data layer's function.
     counts = train_ds.class_pixel_counts() if hasattr(train_ds, "class_pixel_counts") else class_pixel_counts(train_ds)

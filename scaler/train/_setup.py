@@ -7,6 +7,8 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from scaler.errors import ScalerError
+from scaler.families import base_spec
+from scaler.solver import parse_budgets, scale
 from scaler.spec import NetSpec
 from scaler.train._config import TrainConfig
 from scaler.train._data import make_datasets
@@ -48,9 +50,6 @@ def plan_run(
         budget: e.g. "params=2x"; solved after rounding.
         factors: explicit factors (method "custom"; with a budget, the direction to solve along).
     """
-    from scaler.families import base_spec
-    from scaler.solver import parse_budgets, scale
-
     options = dict(base_options or {})
     if spec is not None and options:
         raise ScalerError(f"a saved spec fixes the network; drop the base option(s) {', '.join(sorted(options))}")

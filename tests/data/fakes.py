@@ -85,6 +85,19 @@ def make_cityscapes(root: Path, split: str = "train") -> None:
         write_mask(root / "gtFine" / split / city / f"{name}_gtFine_labelIds.png", label_ids)
 
 
+def make_reports(root: Path, split: str = "train", rows: list[tuple[str, str, str, bool]] | None = None) -> None:
+    """root/{split}.csv (image, report, label, mask) and its files; `rows`: (stem, report, label, with mask)."""
+    rows = rows or [("a", "Small nodule, left.", "benign", True), ("b", "A large mass!", "malignant", True),
+                    ("c", "small small lesion", "benign", True)]
+    lines = ["image,report,label,mask"]
+    for i, (stem, report, label, with_mask) in enumerate(rows):
+        write_image(root / split / f"{stem}.png", seed=i)
+        if with_mask:
+            write_mask(root / split / f"{stem}_mask.png", labels(i, 2, 255))
+        lines.append(f"{split}/{stem}.png,\"{report}\",{label},{f'{split}/{stem}_mask.png' if with_mask else ''}")
+    (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+
+
 def _camvid_kwargs(root: Path) -> dict[str, object]:
     make_camvid(root)
     return {"root": root}
@@ -109,11 +122,22 @@ def _shapes_kwargs(root: Path) -> dict[str, object]:
     return {"length": 2, "source_size": (32, 32)}
 
 
+def _reports_kwargs(root: Path) -> dict[str, object]:
+    make_reports(root)
+    return {"root": root}
+
+
+def _shape_reports_kwargs(root: Path) -> dict[str, object]:
+    return {"length": 2}
+
+
 #: For each registered dataset: write a minimal train split under a folder and return make_dataset kwargs.
 LAYOUTS: dict[str, Callable[[Path], dict[str, object]]] = {
     "camvid": _camvid_kwargs,
     "cityscapes": _cityscapes_kwargs,
     "folder": _folder_kwargs,
+    "reports": _reports_kwargs,
+    "shape_reports": _shape_reports_kwargs,
     "shapes": _shapes_kwargs,
     "voc": _voc_kwargs,
 }

@@ -47,13 +47,13 @@ def _assert_item(dataset: SegmentationDataset, index: int, size: tuple[int, int]
 
 
 def test_registry_lists_the_datasets():
-    assert sorted(DATASETS) == ["camvid", "cityscapes", "folder", "shapes", "voc"]
+    assert sorted(DATASETS) == ["camvid", "cityscapes", "folder", "reports", "shape_reports", "shapes", "voc"]
 
 
 def test_unknown_dataset_names_the_valid_ones():
     with pytest.raises(DataError) as info:
         make_dataset("kitti")
-    assert str(info.value) == "unknown dataset 'kitti'; valid: camvid, cityscapes, folder, shapes, voc"
+    assert str(info.value) == "unknown dataset 'kitti'; valid: camvid, cityscapes, folder, reports, shape_reports, shapes, voc"
 
 
 def test_unknown_option_and_split_and_input_size_are_rejected():

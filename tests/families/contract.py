@@ -53,14 +53,23 @@ def _layers(module: torch.nn.Module) -> dict[str, tuple[str, int | None, int | N
             for name, m in module.named_modules() if next(m.parameters(recurse=False), None) is not None}
 
 
+def inputs(model: torch.nn.Module, spec: NetSpec, batch: int, size: tuple[int, int] | None = None,
+           device: str | None = None) -> tuple[torch.Tensor, ...]:
+    """A random batch the model takes: its own `example_inputs` (a multimodal net's images and reports), else images."""
+    size = size or spec.input_size
+    make = getattr(model, "example_inputs", None)
+    return make(batch, size) if callable(make) else (torch.randn(batch, spec.in_channels, *size, device=device),)
+
+
 def forward_backward(model: torch.nn.Module, spec: NetSpec, size: tuple[int, int] | None = None) -> torch.Tensor:
     """One training-mode forward and backward on a batch of 2; checks the output and that every parameter
     got a finite gradient (so every module the builder made takes part in the forward)."""
     model.train()
     model.zero_grad(set_to_none=True)
     size = size or spec.input_size
-    out = model(torch.randn(2, spec.in_channels, *size))
-    assert out.shape == (2, spec.classes, *size)
+    out = model(*inputs(model, spec, 2, size))
+    # per-pixel logits at the input's size, or (a classification head: per_pixel False) one row per sample
+    assert out.shape == ((2, spec.classes, *size) if getattr(model, "per_pixel", True) else (2, spec.classes))
     assert torch.isfinite(out).all()
     out.square().mean().backward()
     unused = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
@@ -158,7 +167,7 @@ class FamilyContract:
         assert complexity(spec).params == numel(model)
         forward_backward(model, spec)
         with pytest.raises(SpecError, match=f"N x {in_channels} x H x W"):
-            model(torch.zeros(1, in_channels + 1, *spec.input_size))
+            model(torch.zeros(1, in_channels + 1, *spec.input_size), *inputs(model, spec, 1)[1:])
 
     def test_state_dict_round_trip_reproduces_the_outputs(self, base):
         spec = self.small(base)
@@ -169,21 +178,21 @@ class FamilyContract:
         torch.save(source.state_dict(), buffer)
         torch.manual_seed(1)
         target = build(spec).eval()
-        x = torch.randn(2, spec.in_channels, *spec.input_size)
+        x = inputs(target, spec, 2)
         with torch.no_grad():
-            expected, before = source.eval()(x), target(x)
+            expected, before = source.eval()(*x), target(*x)
             assert not torch.equal(expected, before)  # a fresh build differs, so the load below is what matches
             buffer.seek(0)
             target.load_state_dict(torch.load(buffer, weights_only=True))
-            assert torch.equal(target(x), expected)
+            assert torch.equal(target(*x), expected)
 
     def test_exports_with_torch_export(self, base):
         spec = self.small(base)
         model = build(spec).eval()
-        x = torch.randn(2, spec.in_channels, *spec.input_size)
-        exported = torch.export.export(model, (x,))
+        x = inputs(model, spec, 2)
+        exported = torch.export.export(model, x)
         with torch.no_grad():
-            torch.testing.assert_close(exported.module()(x), model(x))
+            torch.testing.assert_close(exported.module()(*x), model(*x))
 
     def test_any_input_size_is_padded_to_the_stride_and_cropped_back(self, base):
         spec = self.small(base)
@@ -216,7 +225,7 @@ class FamilyContract:
         wide = scale_width(base, 1.7)
         assert wide.classes == base.classes
         model = build(wide, "meta")
-        assert model(torch.zeros(1, wide.in_channels, *wide.input_size, device="meta")).shape[1] == base.classes
+        assert model(*inputs(model, wide, 1, device="meta")).shape[1] == base.classes
 
     # -- validation ---------------------------------------------------------------------------
     def test_bad_input_size_is_refused_and_resolution_snaps(self, base):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from scaler.complexity import complexity
 from scaler.families import base_spec
 from scaler.io import load_spec, save_spec
 
@@ -82,6 +83,22 @@ def test_train_a_saved_spec(run, tmp_path):
               "--batch-size", "4", "--epochs", "1", "--no-progress", "--out", tmp_path / "run")
     assert out.returncode == 0, out.stderr
     assert load_spec(tmp_path / "run" / "spec.json") == spec
+
+
+@pytest.mark.parametrize("damage", ["params", "stages"])
+def test_train_refuses_a_tampered_saved_spec(run, tmp_path, damage):
+    spec = base_spec("unet", width=4, levels=3, classes=5, input_size=(32, 32))
+    record = {"method": "baseline", **complexity(spec).as_dict(), "spec": spec.to_dict()}
+    if damage == "params":
+        record["params"] = 123  # derived numbers are recomputed, never trusted
+    else:
+        record["spec"]["decoder"] = record["spec"]["decoder"][:1]
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(record))
+    out = run("train", "--spec", path, "--epochs", "1", "--no-progress", "--out", tmp_path / "run")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert str(path) in out.stderr and ("params=123" in out.stderr or "decoder stages" in out.stderr)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("args, named", [
