@@ -327,6 +327,12 @@ def budget_cost(spec: NetSpec, cost: Complexity) -> Complexity:
                       cost.input_size, rows)
 
 
+#: The network as its paper describes it: a ResNet-style CNN pooled by global average, a BiLSTM with
+#: attention, concatenation, a classification head. The paper gives no sizes: those are the defaults.
+PAPER = {"image_encoder": "resnet", "resnet": "resnet18", "head": "classification", "fusion": "concat",
+         "image_pool": "avg", "text_attention": True}
+
 register(Family("multimodal", multimodal_spec, MultimodalNet, check_multimodal,
                 "image + report: a ResNet or U-Net image encoder, a BiLSTM-attention text branch, fusion; "
-                "classification or text-conditioned segmentation", budget_cost=budget_cost))
+                "classification or text-conditioned segmentation", budget_cost=budget_cost,
+                presets={"paper": PAPER}))

@@ -22,7 +22,7 @@ TEXT = {"vocab_size": 300, "embed_dim": 16, "hidden_size": 16, "max_tokens": 12}
 class TestMultimodal(FamilyContract):
     family = "multimodal"
     variants = {
-        "resnet+classification": {"width": 64, "classes": 3, "input_size": (64, 64), **TEXT},
+        "paper": {"preset": "paper", "width": 64, "classes": 3, "input_size": (64, 64), **TEXT},
         "unet+gated": {"image_encoder": "unet", "width": 32, "classes": 3, "input_size": (64, 64),
                        "fusion": "gated", "image_pool": "max", **TEXT},
         "resnet+product,no attention": {"width": 64, "classes": 3, "input_size": (64, 64), "fusion": "product",
