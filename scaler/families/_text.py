@@ -117,7 +117,7 @@ class BiLSTM(nn.Module):
 class ScaledDotProduct(CountedOp):
     """softmax(Q K^T / sqrt(d)) V over the tokens, padding keys masked out; parameter-free."""
 
-    kind = "attention"
+    kind = "self_attention"  # not "attention": that is the image decoders' parameter-free attention fusion
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])
