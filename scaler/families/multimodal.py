@@ -1,7 +1,8 @@
 """A multimodal image + report network: a scalable image encoder, a BiLSTM-with-attention text branch, fusion.
 
 Image encoder (option `image_encoder`): "resnet" (four ResNet stages, scaler.families._resnet) or
-"unet" (the U-Net's contracting path, scaler.families.unet); its stage records are `spec.encoder`.
+"unet" (the U-Net's contracting path, scaler.families.unet, with its ELU); its stage records are
+`spec.encoder`, widths from `width` (a ResNet's stem and first stage, a U-Net's first level).
 Text branch (scaler.families._text), sized by family options that no scaling rule touches:
 `vocab_size`, `embed_dim`, `hidden_size`, `max_tokens` (reports are padded or cut to it, and it is
 the length the cost counts) and `text_attention` (True: self-attention after the BiLSTM).
@@ -10,9 +11,10 @@ Heads (option `head`):
   a 1x1 conv and the text vector by a linear layer to the fusion width, fused (`fusion`: concat,
   product, or gated: g * image + (1 - g) * text with g = sigmoid(linear(concat))), then `depth`
   linear + ReLU layers (the one decoder stage, block "fusion") and a linear layer to the classes.
-- "segmentation": the U-Net decoder on the encoder's features (its `fusion_attention` included), whose
-  bottleneck is conditioned on the text vector first (`fusion`: "film", f * (1 + gamma) + beta with (gamma, beta) = linear(text); or
-  "concat": the text tiled over the map, concatenated and brought back by a 1x1 conv + BN + ReLU),
+- "segmentation": the U-Net decoder on the encoder's features (its `fusion_attention` included),
+  whose bottleneck is conditioned on the text vector first (`fusion`: "film", f * (1 + gamma) + beta
+  with (gamma, beta) = linear(text); or "concat": the text tiled over the map, concatenated and
+  brought back by a 1x1 conv + BN + ReLU),
   so the decoder's channel contract is the encoder's and the segmentation toolkit applies unchanged.
 Ablation (option `blank_input`): "image" or "report" replaces that input by a constant (zeros; an
 all-padding report) inside the forward, so the same network, counts included, is trained image-only
@@ -61,8 +63,10 @@ OPTIONS = {"image_encoder": IMAGE_ENCODERS, "head": HEADS, "text_attention": (Tr
 HEAD_OPTIONS = {"image_pool": "classification", "fusion_attention": "segmentation"}
 #: Text sizes: positive integers (a vocabulary holds at least the padding and the unknown token).
 TEXT_SIZES = {"vocab_size": 2, "embed_dim": 1, "hidden_size": 1, "max_tokens": 1}
+#: Text sizes default to a mid-sized report vocabulary: 10,000 words x 128 = 1.28M embedding params.
 DEFAULTS = {"image_encoder": "resnet", "head": "classification", "text_attention": True, "image_pool": "avg",
-            "budget_scope": "image", "blank_input": "none", "vocab_size": 10000, "embed_dim": 128, "hidden_size": 128, "max_tokens": 64}
+            "budget_scope": "image", "blank_input": "none", "fusion_attention": "none",
+            "vocab_size": 10000, "embed_dim": 128, "hidden_size": 128, "max_tokens": 64}
 #: The stage key of the text branch: what budget_scope="image" leaves out.
 TEXT_STAGE = "text"
 
