@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from scaler.errors import ScalerError
+from scaler.errors import IO_FAILURES, ScalerError, os_error_text
 from scaler.vocabulary import DEPTH_ROUNDINGS, METHODS, NAMED_METHODS, choices_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -44,9 +44,12 @@ def scale(
     """Scale a base network by each method, solved into the budget after rounding; print a table."""
     from scaler.families import base_spec
     from scaler.formatting import variants_table
+    from scaler.io import prepare_out_dir, write_text_atomic
     from scaler.parsing import parse_assignments, parse_size
     from scaler.scaling import ScalingOptions
 
+    if save is not None:
+        prepare_out_dir(save, "--save")
     options = parse_assignments(option, "option")
     for name, value in (("width", base_width), ("classes", classes), ("in_channels", in_channels)):
         if value is not None:
@@ -61,9 +64,8 @@ def scale(
     budgets = scaling.budgets
     records = [s.as_dict() for s in solutions]
     if save is not None:
-        save.mkdir(parents=True, exist_ok=True)
         for record in records:
-            (save / f"{record['method']}.json").write_text(json.dumps(record, indent=2))
+            write_text_atomic(save / f"{record['method']}.json", json.dumps(record, indent=2))
     if as_json:
         typer.echo(json.dumps(records, indent=2))
     else:
@@ -105,6 +107,9 @@ def families() -> None:
 from scaler.commands import register_all  # noqa: E402  (after the core commands, so --help lists them first)
 
 register_all(app)
+from scaler.commands import bench as _bench  # noqa: E402
+
+_bench.register(app)
 
 
 def _raw_value(param: object) -> str | None:
@@ -123,7 +128,8 @@ def _raw_value(param: object) -> str | None:
 def main() -> None:
     """Entry point: a ScalerError or a usage error becomes ONE line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode typer RETURNS the code of a typer.Exit (130 after a bare Ctrl-C): pass it on.
+        code = app(standalone_mode=False)
     except ScalerError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -132,6 +138,9 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a path the commands could not check up front; a genuine I/O failure exits 1
+        typer.echo(f"error: {os_error_text(exc)}", err=True)
+        sys.exit(1 if exc.errno in IO_FAILURES else 2)
     except typer.exceptions.TyperException as exc:  # usage errors: typer's parser exceptions carry exit_code 2
         message = " ".join((exc.format_message() if hasattr(exc, "format_message") else str(exc)).split())
         value = _raw_value(getattr(exc, "param", None))
@@ -139,3 +148,5 @@ def main() -> None:
             message = f"{message} (got {value!r})"
         typer.echo(f"error: {message} (see `scaler --help`)", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
+    if isinstance(code, int) and not isinstance(code, bool):
+        sys.exit(code)

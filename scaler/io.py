@@ -1,14 +1,19 @@
 """Reading and writing specs and records on disk, with errors that name the file."""
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scaler.errors import ConfigError, ScalerError, SpecError
+from scaler.errors import ConfigError, ScalerError, SpecError, os_error_reason, shown
 from scaler.spec import NetSpec
 
-__all__ = ["load_spec", "save_spec", "read_toml"]
+__all__ = ["load_spec", "save_spec", "read_toml", "prepare_out_dir", "write_text_atomic", "staged_folder"]
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -38,3 +43,64 @@ def save_spec(spec: NetSpec, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(spec.to_json())
     return path
+
+
+def prepare_out_dir(path: str | Path, option: str) -> Path:
+    """Create the output folder `path` (and its parents) and check a file can be written in it.
+
+    Anything that would make the command fail later (an existing file of that name, a read-only or
+    full location, an over-long name) is a ScalerError naming `option` and the path, before any work.
+    """
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            raise ScalerError(f"{option} {shown(path)} is an existing file; valid: a folder (new or existing)")
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".scaler-write-check-"):
+            pass
+    except OSError as exc:
+        raise ScalerError(f"{option} {shown(path)}: {os_error_reason(exc)}") from None
+    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` through a temporary sibling renamed over `path`: a failed write leaves the old file as it was."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | Path) -> Iterator[Path]:
+    """`with staged_folder(out) as stage:` write into `stage`; on success its entries replace those in `out`.
+
+    The stage is a temporary sibling of `out` (same file system, so the moves are renames). Files replace
+    their namesakes one rename each and a sub-folder is swapped in whole, so a write that fails (a full
+    disk, Ctrl-C) leaves `out` exactly as it was, and one that succeeds leaves no stale plot behind.
+    Entries of `out` the stage does not hold (a reproduce folder's runs/) are kept.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.resolve().name}.", suffix=".tmp", dir=out.resolve().parent))
+    try:
+        yield stage
+        for entry in sorted(stage.iterdir()):
+            target = out / entry.name
+            if entry.is_dir() and target.is_dir():
+                old = target.with_name(f".{target.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(target, old)
+                os.replace(entry, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(entry, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

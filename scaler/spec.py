@@ -1,6 +1,7 @@
 """Networks as data: frozen dataclass specs that validate on construction and round-trip through JSON."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -117,6 +118,11 @@ class NetSpec:
             "decoder": [vars(s).copy() for s in self.decoder],
             "options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options},
         }
+
+    def digest(self) -> str:
+        """The spec's canonical hash: 16 hex digits of SHA-256 over its sorted, compact JSON (cache keys)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_json(self, indent: int | None = 2) -> str:
         """The spec as JSON text."""

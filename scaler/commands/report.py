@@ -6,10 +6,18 @@ from typing import List, Optional
 
 import typer
 
+from scaler.commands._interrupt import exit_on_signal
 from scaler.report._sweep import DEFAULT_SWEEP_METHODS
 from scaler.vocabulary import DEPTH_ROUNDINGS, EVALUATIONS, choices_text
 
 __all__ = ["register"]
+
+
+def _saved_runs_text(out: Path) -> str:
+    """What a stopped reproduce/sweep left: its finished runs, and the stopped run at its last completed epoch."""
+    runs = out / "runs"
+    count = sum(1 for p in runs.glob("*/metrics.json")) if runs.is_dir() else 0
+    return f"{runs} holds {count} run folder(s) with records (finished runs are skipped, the stopped one resumes)"
 
 
 def _print_outcome(rep, out: Path) -> None:
@@ -33,8 +41,10 @@ def report(
                                    f"{'; '.join(f'{k} = {v}' for k, v in EVALUATIONS.items())}."),
 ) -> None:
     """Tables, Pareto fronts, trade-off plots and a summary of a study or of training runs."""
+    from scaler.io import prepare_out_dir
     from scaler.report import report as make_report
 
+    prepare_out_dir(out, "--out")
     rep = make_report(source if len(source) > 1 else source[0], out, study_name=study_name, accuracy=accuracy,
                       evaluation=evaluation)
     typer.echo(f"{rep.records.attrs.get('source')}: {len(rep.records)} runs, {len(rep.table)} networks")
@@ -67,16 +77,20 @@ def reproduce(
 ) -> None:
     """Train the paper's six networks (Baseline, D, W, R, WDR, AWDR) x seeds, then report them; resumable."""
     from scaler.parsing import parse_assignments, parse_size
+    from scaler.io import prepare_out_dir
     from scaler.report import reproduce as run_reproduce
 
+    prepare_out_dir(out, "--out")
     options = parse_assignments(train_option, "train option")
     if max_steps_per_epoch is not None:
         options["max_steps_per_epoch"] = max_steps_per_epoch
-    rep = run_reproduce(data, out, data_root=data_root, seeds=seeds, epochs=epochs, base_width=base_width,
-                        input_size=parse_size(input) if input else None, budget=budget, solve=solve,
-                        depth_policy=depth_rounding, batch_size=batch_size, lr=lr, train_options=options,
-                        networks=network or None, progress=progress, log=typer.echo, tolerance=tolerance,
-                        ratio=ratio)
+    with exit_on_signal() as stop:
+        stop.saved = lambda: _saved_runs_text(out)
+        rep = run_reproduce(data, out, data_root=data_root, seeds=seeds, epochs=epochs, base_width=base_width,
+                            input_size=parse_size(input) if input else None, budget=budget, solve=solve,
+                            depth_policy=depth_rounding, batch_size=batch_size, lr=lr, train_options=options,
+                            networks=network or None, progress=progress, log=typer.echo, tolerance=tolerance,
+                            ratio=ratio)
     typer.echo((out / "networks.md").read_text().rstrip())
     typer.echo("")
     _print_outcome(rep, out)
@@ -106,19 +120,23 @@ def sweep(
     """Scaling curves: each method solved into a ladder of budgets, trained, a power law fitted per method, and the
     best method PREDICTED at a budget beyond the ladder (--check trains it: predicted vs measured); resumable."""
     from scaler.parsing import parse_assignments, parse_size
+    from scaler.io import prepare_out_dir
     from scaler.report import sweep as run_sweep
     from scaler.scaling import ScalingOptions
 
+    prepare_out_dir(out, "--out")
     base_options = parse_assignments(option, "option")
     if base_width is not None:
         base_options["width"] = base_width
     if input is not None:
         base_options["input_size"] = parse_size(input)
     scaling = ScalingOptions.parse(ratio=ratio, tolerance=tolerance, depth_rounding=depth_rounding)
-    _, result = run_sweep(data, out, ladder=ladder, target=target, check=check, progress=progress, log=typer.echo,
-                          evaluation=evaluation, methods=[m.strip() for m in methods.split(",") if m.strip()],
-                          data_root=data_root, seeds=seeds, family=model, base_options=base_options,
-                          scaling=scaling, train_settings=parse_assignments(train_option, "train option"))
+    with exit_on_signal() as stop:
+        stop.saved = lambda: _saved_runs_text(out)
+        _, result = run_sweep(data, out, ladder=ladder, target=target, check=check, progress=progress, log=typer.echo,
+                              evaluation=evaluation, methods=[m.strip() for m in methods.split(",") if m.strip()],
+                              data_root=data_root, seeds=seeds, family=model, base_options=base_options,
+                              scaling=scaling, train_settings=parse_assignments(train_option, "train option"))
     typer.echo((out / "sweep.md").read_text().rstrip())
     typer.echo(f"wrote the sweep report to {out}/ (sweep.md, fits.csv, predictions.csv, plots/sweep.png)")
 

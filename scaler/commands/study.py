@@ -104,13 +104,16 @@ def status(
     """Print a study's trials: state, status, method, factors, params, GMACs, ms/step, mIoU."""
     from scaler.formatting import text_table
     from scaler.rules import factors_text
-    from scaler.study import network_counts, study_trials_frame
+    from scaler.report import study_hypervolume
+    from scaler.study import load_study, network_counts, reuse_counts, study_trials_frame
     from scaler.study._storage import safe_url
 
     config = _config(study_file, storage, name)
     frame = study_trials_frame(config.storage, config.name)
+    hv = study_hypervolume(frame, load_study(config.storage, config.name).user_attrs)
     if as_json:
-        typer.echo(frame.to_json(orient="records", indent=2))
+        typer.echo(json.dumps({"study": config.name, "trials": json.loads(frame.to_json(orient="records")),
+                               "networks": reuse_counts(frame), "hypervolume": hv.as_dict()}, indent=2))
         return
     rows = [{
         "#": r.number, "state": r.state, "status": r.status, "method": r.method or "",
@@ -120,8 +123,13 @@ def status(
         "note": _note(r),
     } for r in frame.itertuples()]
     networks = network_counts(frame) if len(frame) else {}
+    reuse = reuse_counts(frame)
     typer.echo(f"study {config.name!r} ({safe_url(config.storage)}): {len(frame)} trial(s), "
-               f"{sum(networks.values())} network(s) {json.dumps(networks)}; MACs per image (GFLOPs = 2 x GMACs)")
+               f"{sum(networks.values())} network(s) {json.dumps(networks)}, {reuse['distinct_networks']} distinct "
+               f"trained, {reuse['reused_trials']} trial(s) reused a trained network; MACs per image "
+               f"(GFLOPs = 2 x GMACs)")
+    typer.echo(f"hypervolume {hv.final:.4f} of ({', '.join(hv.objectives)}), costs / reference; reference point: "
+               f"{hv.reference_text()}")
     if rows:
         typer.echo(text_table(rows))
         done = frame[(frame.status == "completed") & frame.miou.notna()]
@@ -139,6 +147,8 @@ def _note(row: Any) -> str:
         notes.append(f"retried as #{row.retried_by}: one network")
     if pd.notna(row.retried_from):
         notes.append(f"retry of #{row.retried_from}")
+    if pd.notna(row.reused_from):
+        notes.append(f"reused the network of #{row.reused_from}")
     return "; ".join(notes)
 
 

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from scaler.commands._interrupt import exit_on_signal, saved_run_text
 from scaler.train._config import TrainConfig
 
 __all__ = ["register"]
@@ -61,43 +62,46 @@ def train(
     """Train a (scaled) network; the run directory gets spec, config, history, metrics and checkpoints."""
     from scaler.complexity import complexity
     from scaler.parsing import parse_assignments, parse_size
-    from scaler.io import load_spec
+    from scaler.io import load_spec, prepare_out_dir
     from scaler.solver import format_count
     from scaler.train import plan_run
     from scaler.train import train as run_training
 
-    cfg = TrainConfig(
-        data=data, data_root=None if data_root is None else str(data_root),
-        data_options=_data_options(data_option), epochs=epochs, batch_size=batch_size,
-        lr=lr, optimizer=optimizer, loss=loss, focal_gamma=focal_gamma, class_weights=class_weights,
-        warmup_epochs=warmup_epochs, early_stop_patience=patience, amp=amp, channels_last=channels_last,
-        compile=compile, device=device, seed=seed, max_steps_per_epoch=max_steps_per_epoch, num_workers=num_workers,
-    )
-    options = parse_assignments(option, "option")
-    for name, value in (("width", base_width), ("classes", classes)):
-        if value is not None:
-            options[name] = value
-    if input is not None:
-        options["input_size"] = parse_size(input)
-    plan = plan_run(cfg, family=model, base_options=options, spec=None if spec is None else load_spec(spec),
-                    method=method, budget=budget, factors=parse_assignments(factors, "factor"))
-    out = out or Path("runs") / f"{data}_{plan.spec.family}_{plan.method}"
-    cost = complexity(plan.spec)
-    height, width = plan.spec.input_size
-    typer.echo(f"{plan.spec.family} {plan.method}: params {format_count(cost.params)}, "
-               f"{cost.macs / 1e9:.3f} GMACs/image ({cost.flops / 1e9:.3f} GFLOPs) at {height}x{width}; "
-               f"{data} {len(plan.train_ds)} train / {len(plan.val_ds)} val images -> {out}")
-    result = run_training(plan.spec, cfg, out, resume=resume, progress=progress,
-                          train_ds=plan.train_ds, val_ds=plan.val_ds)
-    best, ms, data_ms = result.best, result.ms_per_step, result.data_ms_per_step
-    typer.echo(f"{result.status}: {result.epochs_run} epochs; best val mIoU {best['miou']:.4f} "
-               f"(epoch {best['epoch']}), PA {best['pa']:.4f}, MPA {best['mpa']:.4f}")
-    timing = "no timed steps" if ms is None else (
-        f"step {ms:.1f} ms median (p10 {result.ms_p10:.1f}, p90 {result.ms_p90:.1f}), data {data_ms:.1f} ms/step")
-    memory = "" if result.peak_mem_bytes is None else f", peak {result.peak_mem_bytes / 2**20:.0f} MiB"
-    typer.echo(f"{timing}{memory}; wall {result.wall_s:.1f} s on {result.device} (amp {result.amp}, "
-               f"channels_last {'on' if result.channels_last else 'off'})")
-    typer.echo(f"run: {result.run_dir}")
+    with exit_on_signal() as stop:
+        cfg = TrainConfig(
+            data=data, data_root=None if data_root is None else str(data_root),
+            data_options=_data_options(data_option), epochs=epochs, batch_size=batch_size,
+            lr=lr, optimizer=optimizer, loss=loss, focal_gamma=focal_gamma, class_weights=class_weights,
+            warmup_epochs=warmup_epochs, early_stop_patience=patience, amp=amp, channels_last=channels_last,
+            compile=compile, device=device, seed=seed, max_steps_per_epoch=max_steps_per_epoch, num_workers=num_workers,
+        )
+        options = parse_assignments(option, "option")
+        for name, value in (("width", base_width), ("classes", classes)):
+            if value is not None:
+                options[name] = value
+        if input is not None:
+            options["input_size"] = parse_size(input)
+        plan = plan_run(cfg, family=model, base_options=options, spec=None if spec is None else load_spec(spec),
+                        method=method, budget=budget, factors=parse_assignments(factors, "factor"))
+        out = out or Path("runs") / f"{data}_{plan.spec.family}_{plan.method}"
+        prepare_out_dir(out, "--out")
+        stop.saved = lambda: saved_run_text(out)
+        cost = complexity(plan.spec)
+        height, width = plan.spec.input_size
+        typer.echo(f"{plan.spec.family} {plan.method}: params {format_count(cost.params)}, "
+                   f"{cost.macs / 1e9:.3f} GMACs/image ({cost.flops / 1e9:.3f} GFLOPs) at {height}x{width}; "
+                   f"{data} {len(plan.train_ds)} train / {len(plan.val_ds)} val images -> {out}")
+        result = run_training(plan.spec, cfg, out, resume=resume, progress=progress,
+                              train_ds=plan.train_ds, val_ds=plan.val_ds)
+        best, ms, data_ms = result.best, result.ms_per_step, result.data_ms_per_step
+        typer.echo(f"{result.status}: {result.epochs_run} epochs; best val mIoU {best['miou']:.4f} "
+                   f"(epoch {best['epoch']}), PA {best['pa']:.4f}, MPA {best['mpa']:.4f}")
+        timing = "no timed steps" if ms is None else (
+            f"step {ms:.1f} ms median (p10 {result.ms_p10:.1f}, p90 {result.ms_p90:.1f}), data {data_ms:.1f} ms/step")
+        memory = "" if result.peak_mem_bytes is None else f", peak {result.peak_mem_bytes / 2**20:.0f} MiB"
+        typer.echo(f"{timing}{memory}; wall {result.wall_s:.1f} s on {result.device} (amp {result.amp}, "
+                   f"channels_last {'on' if result.channels_last else 'off'})")
+        typer.echo(f"run: {result.run_dir}")
 
 
 def evaluate(

@@ -9,6 +9,7 @@ returns (or registers) a Family. They are loaded lazily, on the first unknown na
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -153,6 +154,11 @@ def base_spec(family: str, preset: str | None = None, **options: Any) -> NetSpec
         if preset not in fam.presets:
             raise SpecError(f"unknown {family} preset {preset!r}; valid: {choices_text(sorted(fam.presets))}")
         options = {**fam.presets[preset], **options}
+    accepted = inspect.signature(fam.make_base).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise SpecError(f"unknown {family} option(s) {unknown}; valid: {choices_text(sorted(accepted))}")
     try:
         spec = fam.make_base(**options)
     except TypeError as exc:

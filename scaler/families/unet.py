@@ -26,6 +26,9 @@ UPSAMPLES = ("transpose", "bilinear")
 BLOCKS = ("conv", "residual")
 OPTIONS = {"activation": tuple(ACTIVATIONS), "upsample": UPSAMPLES, "fusion_attention": ATTENTION_MODES}
 DEFAULTS = {"activation": "elu", "upsample": "transpose", "fusion_attention": "none"}
+#: 8 levels already have a total stride of 2^7 = 128 and a deepest stage of 128x the base width;
+#: beyond that the input must be a multiple of 256+ per side, which no segmentation set provides.
+MAX_LEVELS = 8
 
 
 def unet_spec(
@@ -45,8 +48,8 @@ def unet_spec(
     Defaults are the paper's network (ELU, transposed-conv upsampling, plain conv units); at width 64,
     3 input channels and 2 classes it has exactly 31,037,698 parameters.
     """
-    if not isinstance(levels, int) or levels < 2:
-        raise SpecError(f"levels must be an integer >= 2, got {levels!r}")
+    if not isinstance(levels, int) or isinstance(levels, bool) or not 2 <= levels <= MAX_LEVELS:
+        raise SpecError(f"levels must be an integer in [2, {MAX_LEVELS}], got levels={levels!r}")
     widths = [width * 2**i for i in range(levels)]
     encoder = tuple(StageSpec(depth, w, block, 1 if i == 0 else 2) for i, w in enumerate(widths))
     decoder = tuple(StageSpec(depth, w, block, 2) for w in reversed(widths[:-1]))

@@ -9,7 +9,7 @@ paired comparisons, plots, the paper's reproduction and scaling-curve sweeps.
 """
 from __future__ import annotations
 
-from scaler.report._pareto import pareto_front
+from scaler.report._pareto import HypervolumeRecord, hypervolume, hypervolume_curve, pareto_front, study_hypervolume
 from scaler.report._plots import (
     ACCURACY, AXES, CURVE_METRICS, bubble_frame, curves_frame, draw_bubble, draw_curves, draw_sweep, draw_tradeoff,
     plot_all, tradeoff_frame,
@@ -34,7 +34,8 @@ __all__ = [
     "ACCURACY", "AXES", "COLUMNS", "CURVE_METRICS", "MANIFEST", "PAPER_FACTORS", "PAPER_NAMES", "PAPER_NETWORKS",
     "PAPER_REFERENCE", "METHOD_ORDER", "SWEEP_MANIFEST", "TABLE_COLUMNS", "Report", "ReproducePlan", "ReproNetwork",
     "Summary", "SweepPlan", "SweepPoint", "SweepResult", "bubble_frame", "collect", "curves_frame", "draw_bubble",
-    "draw_curves", "draw_sweep", "draw_tradeoff", "fit_sweep", "paper_table", "pareto_front", "parse_ladder",
+    "draw_curves", "draw_sweep", "draw_tradeoff", "fit_sweep", "HypervolumeRecord", "hypervolume",
+    "hypervolume_curve", "study_hypervolume", "paper_table", "pareto_front", "parse_ladder",
     "plan_reproduce", "plan_sweep", "plot_all", "records_from_reproduce", "records_from_runs", "records_from_study",
     "report", "reproduce", "reproduce_networks", "run_reproduce", "run_sweep", "summarize", "sweep", "sweep_frame",
     "sweep_points", "table_markdown", "tradeoff_frame", "write_report", "write_table",

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from scaler.errors import ScalerError
+from scaler.io import staged_folder
 from scaler.report._plots import ACCURACY, plot_all
 from scaler.report._records import collect
 from scaler.report._summary import Summary, summarize
@@ -31,7 +32,15 @@ def write_report(records: pd.DataFrame, out: str | Path, accuracy: str = "miou")
     """Write table.csv, table.md, summary.md, comparisons.csv, records.json and plots/*.png|svg into `out`."""
     _check_accuracy(accuracy)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    # Written into a staging folder and moved in only when complete: a full disk or Ctrl-C part-way
+    # leaves the previous report in `out` as it was, never new tables beside old plots.
+    with staged_folder(out) as stage:
+        report = _write_report(records, stage, accuracy)
+    return replace(report, files=tuple(out / path.relative_to(stage) for path in report.files))
+
+
+def _write_report(records: pd.DataFrame, out: Path, accuracy: str) -> Report:
+    """Write every artefact of the report into `out` (a staging folder)."""
     evaluation = records.attrs.get("evaluation", "best")
     table = paper_table(records)
     title = table_title(table, evaluation)

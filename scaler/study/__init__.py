@@ -79,9 +79,10 @@ touches Optuna internals), so bookkeeping stays well under 1% of a trial
 from __future__ import annotations
 
 from scaler.study._budget import INFEASIBLE_POLICIES, Network, resolve_network
+from scaler.study._dedupe import network_key
 from scaler.study._config import OBJECTIVES, PRUNERS, SAMPLERS, StudyConfig, load_study_config
 from scaler.study._frame import (
-    DEAD_WORKER, FRAME_COLUMNS, load_study, network_counts, study_trials_frame, trial_status,
+    DEAD_WORKER, FRAME_COLUMNS, load_study, network_counts, reuse_counts, study_trials_frame, trial_status,
 )
 from scaler.study._objective import TrialTiming
 from scaler.study._preflight import check_worker
@@ -110,8 +111,10 @@ __all__ = [
     "load_study",
     "load_study_config",
     "network_counts",
+    "network_key",
     "open_storage",
     "resolve_network",
+    "reuse_counts",
     "run_study",
     "study_trials_frame",
     "trial_status",

@@ -15,7 +15,7 @@ from scaler.solver import Solution, constraints, cost_values, fits
 from scaler.spec import NetSpec
 from scaler.study._space import Candidate
 
-__all__ = ["Network", "resolve_network", "scaled", "INFEASIBLE_POLICIES"]
+__all__ = ["Network", "resolve_network", "scaled", "frontier", "INFEASIBLE_POLICIES"]
 
 #: What happens to a free-factor candidate whose rounded network breaks the budget (see scaler.study):
 #: "constrain" records it with Optuna constraints and never trains it; "project" scales it back
@@ -54,6 +54,14 @@ def _limits(options: ScalingOptions, base: NetSpec) -> dict[str, float]:
     return options.limits(base)
 
 
+def frontier(scaling: ScalingOptions, base: NetSpec, direction: Factors) -> tuple[Factors, NetSpec]:
+    """(factors, spec) of the largest rounded network along `direction` that fits the budget (no growth: the base)."""
+    if max(vars(direction).values()) <= 1.0:
+        return Factors(), base
+    solution = scaled(replace(scaling, method="custom", factors=direction), base)
+    return solution.factors, solution.spec
+
+
 def resolve_network(scaling: ScalingOptions, base: NetSpec, infeasible: str, candidate: Candidate) -> Network:
     """The network of a candidate: a method solved into the budget, or free factors checked (or projected)."""
     limits = _limits(scaling, base)
@@ -61,6 +69,9 @@ def resolve_network(scaling: ScalingOptions, base: NetSpec, infeasible: str, can
     if candidate.factors is None:  # a named method: the largest network of that method inside the budget
         solution = scaled(scaling.with_method(candidate.method), base)
         factors, spec, note = solution.factors, solution.spec, solution.note
+    elif candidate.on_frontier:  # a direction: the largest network along it inside the budget
+        factors, spec = frontier(scaling, base, candidate.factors)
+        note = f"on the budget frontier along {candidate.factors.rounded(3).as_dict()}"
     else:
         factors = candidate.factors
         spec = apply_factors(base, factors, scaling.depth_rounding)

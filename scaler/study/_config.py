@@ -28,11 +28,13 @@ from typing import Any
 from scaler.errors import ConfigError, ScalerError
 from scaler.families import base_spec
 from scaler.io import read_toml
+from scaler.rules import Factors
 from scaler.scaling import SCALING_KEYS, ScalingOptions
 from scaler.spec import NetSpec
 from scaler.train import TrainConfig
 from scaler.vocabulary import choices_text
-from scaler.study._budget import INFEASIBLE_POLICIES, scaled
+from scaler.study._budget import INFEASIBLE_POLICIES, frontier, scaled
+from scaler.study._pareto_pruning import pareto_rule
 from scaler.study._samplers import make_pruner, make_sampler
 from scaler.study._space import SearchSpace, load_search_space
 from scaler.study._storage import check_storage_url
@@ -44,7 +46,7 @@ __all__ = ["StudyConfig", "load_study_config", "OBJECTIVES", "SAMPLERS", "PRUNER
 OBJECTIVES = {"miou": "maximize", "params": "minimize", "macs": "minimize", "flops": "minimize",
               "activations": "minimize", "ms_per_step": "minimize"}
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "hyperband", "pareto", "none")
 #: Heartbeat defaults: a beat a minute is free next to a training step; a trial is declared dead after
 #: three missed beats, so a slow storage round-trip never kills a live worker's trial.
 HEARTBEAT_INTERVAL = 60
@@ -276,7 +278,23 @@ def _scaling(path: Path, table: dict[str, Any], base: NetSpec, space: SearchSpac
             scaled(scaling.with_method(method), base)  # cached for the trials
         except ScalerError as exc:
             raise ConfigError(f"{where} budget = {table.get('budget')!r}: method {method!r}: {exc}") from None
+    _check_direction(where, table, scaling, base, space)
     return scaling
+
+
+def _check_direction(where: str, table: dict[str, Any], scaling: ScalingOptions, base: NetSpec,
+                     space: SearchSpace) -> None:
+    """Every factor a [direction] may grow is limited by some budget, so every sampled direction has a frontier."""
+    if not space.direction:
+        return
+    if not scaling.budgets:
+        raise ConfigError(f"{where} budget: missing; a [direction] search space puts each network on the "
+                          f"budget frontier; valid: e.g. budget = [\"params=2x\"]")
+    for name in space.direction:
+        try:
+            frontier(scaling, base, Factors.from_dict({name: 2.0}))
+        except ScalerError as exc:
+            raise ConfigError(f"{where} budget = {table.get('budget')!r}: direction.{name}: {exc}") from None
 
 
 def _objectives(path: Path, study: dict[str, Any]) -> tuple[list[str], str, str]:
@@ -291,10 +309,14 @@ def _objectives(path: Path, study: dict[str, Any]) -> tuple[list[str], str, str]
     sampler = _choice(path, "study", "sampler", study.get("sampler", "tpe"), SAMPLERS)
     default_pruner = "none" if len(objectives) > 1 or sampler == "grid" else "median"
     pruner = _choice(path, "study", "pruner", study.get("pruner", default_pruner), PRUNERS)
-    if len(objectives) > 1 and pruner != "none":
+    if len(objectives) > 1 and pruner not in ("pareto", "none"):
         raise ConfigError(f"{_where(path, 'study', 'pruner')} = {pruner!r}: Optuna cannot prune a multi-objective "
-                          f"study (objectives={objectives}); valid: pruner = \"none\", or objectives = [\"miou\"] "
-                          f"with the costs as hard [scaling] budgets and the Pareto front computed afterwards")
+                          f"study (objectives={objectives}); valid: pruner = \"pareto\" (scaler's Pareto-aware "
+                          f"rule, see scaler.study._pareto_pruning) or \"none\"")
+    if len(objectives) == 1 and pruner == "pareto":
+        raise ConfigError(f"{_where(path, 'study', 'pruner')} = \"pareto\": the Pareto-aware rule compares "
+                          f"accuracy among no-costlier trials of a multi-objective study (objectives={objectives}); "
+                          f"valid: \"median\", \"hyperband\" or \"none\", or add a cost objective")
     for key in ("sampler_options", "pruner_options"):
         if not isinstance(study.get(key, {}), dict):
             raise ConfigError(f"{_where(path, 'study', key)} = {study[key]!r}: valid: a table of keyword arguments")
@@ -339,6 +361,8 @@ def _check_sampler(path: Path, config: StudyConfig) -> None:
         raise ConfigError(f"{_where(path, 'study', 'sampler_options')} = {config.sampler_options!r}: {exc}") from None
     try:
         make_pruner(config)
+        if config.pruner == "pareto":
+            pareto_rule(config.pruner_options)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{_where(path, 'study', 'pruner_options')} = {config.pruner_options!r}: {exc}") from None
 

@@ -4,7 +4,8 @@
 objective's "status" attribute where Optuna's state confirms it, a fallback where it cannot.
 A retry (of a dead worker's trial or an interrupted one) trains the SAME network as the trial it
 retries: the frame links the two both ways (`retried_from`, `retried_by`), so a network is counted
-once, by its last attempt (`network_counts`).
+once, by its last attempt (`network_counts`). A trial that reused another trial's network
+(`reused_from`, scaler.study._dedupe) is no network of its own either (`reuse_counts`).
 """
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from scaler.errors import ConfigError
 from scaler.vocabulary import TRIAL_STATUSES
 from scaler.study._storage import open_storage, sqlite_path
 
-__all__ = ["study_trials_frame", "load_study", "FRAME_COLUMNS", "trial_status", "network_counts", "DEAD_WORKER"]
+__all__ = ["study_trials_frame", "load_study", "FRAME_COLUMNS", "trial_status", "network_counts", "reuse_counts",
+           "DEAD_WORKER"]
 
 FRAME_COLUMNS = (
     "number", "state", "status", "method", "factors", "params", "macs", "flops", "activations", "input_size",
     "ms_per_step", "ms_p10", "ms_p90", "miou", "pa", "mpa", "best_epoch", "epochs_run", "values", "infeasible",
     "constraints", "fail_reason", "retried_from", "retried_by", "run_dir", "seed", "hyperparams", "duration_s",
-    "worker",
+    "worker", "network_key", "reused_from",
 )
 #: What a trial whose worker vanished says (its heartbeat went stale; it was failed by another worker).
 DEAD_WORKER = "worker died (no heartbeat within the grace period)"
@@ -103,7 +105,8 @@ def _row(trial: FrozenTrial, retried_by: int | None) -> dict[str, Any]:
         "infeasible": bool(attrs.get("infeasible", False)), "constraints": trial.constraints or None,
         "fail_reason": reason, "retried_from": _retry_links(trial)[0], "retried_by": retried_by,
         "run_dir": attrs.get("run_dir"), "seed": attrs.get("seed"), "hyperparams": dict(trial.params),
-        "duration_s": duration, "worker": attrs.get("worker"),
+        "duration_s": duration, "worker": attrs.get("worker"), "network_key": attrs.get("network_key"),
+        "reused_from": attrs.get("reused_from"),
     }
 
 
@@ -133,10 +136,20 @@ def study_trials_frame(storage: str | optuna.storages.BaseStorage, study_name: s
     frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
     frame["retried_from"] = frame["retried_from"].astype("Int64")
     frame["retried_by"] = frame["retried_by"].astype("Int64")
+    frame["reused_from"] = frame["reused_from"].astype("Int64")
     return frame
 
 
 def network_counts(frame: pd.DataFrame) -> dict[str, int]:
-    """Networks per status, each counted once by its last attempt (a retried trial and its retry are one)."""
-    final = frame[frame["retried_by"].isna()]
+    """Networks per status, each counted once: by its last attempt (a retried trial and its retry are one),
+    and only by the trial that trained it (a trial that reused another's network is no network of its own)."""
+    final = frame[frame["retried_by"].isna() & frame["reused_from"].isna()]
     return {str(k): int(v) for k, v in final["status"].value_counts().items()}
+
+
+def reuse_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """{"trials", "distinct_networks" (trained ones, by network_key), "reused_trials"}: one training per network."""
+    trained = frame[frame["retried_by"].isna() & frame["reused_from"].isna() & ~frame["infeasible"].astype(bool)
+                    & frame["network_key"].notna()]
+    return {"trials": int(len(frame)), "distinct_networks": int(trained["network_key"].nunique()),
+            "reused_trials": int(frame["reused_from"].notna().sum())}

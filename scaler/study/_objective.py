@@ -19,10 +19,17 @@ from scaler.errors import ScalerError
 from scaler.train import Diverged
 from scaler.study._budget import Network, resolve_network
 from scaler.study._config import StudyConfig
+from scaler.study._dedupe import find_source, network_key
+from scaler.study._pareto_pruning import ParetoCurve, pareto_rule
 from scaler.study._optuna_private import set_user_attrs
 
 __all__ = ["StudyObjective", "TrialFailed", "TrialTiming", "INTERRUPTED"]
 
+#: The record a reusing trial copies from the trial that trained its network.
+REUSED_ATTRS = ("history", "best", "epochs_run", "train_status", "ms_per_step", "ms_p10", "ms_p90",
+                "data_ms_per_step", "peak_mem_bytes", "wall_s", "run_dir", "curve")
+#: Seconds between two looks at a running trial whose network a reusing trial waits for.
+REUSE_POLL_S = 0.5
 #: The fail_reason of a trial stopped by Ctrl-C or SIGTERM (it is queued for a retry).
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
 
@@ -104,10 +111,16 @@ class StudyObjective:
     trial: optuna.Trial | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
-        if self.claim is not None:
-            self.claim.release()  # the trial is RUNNING in storage now, so it is counted
         self.trial = trial
         self.timing.number = trial.number
+        try:
+            return self._run(trial)
+        finally:
+            if self.claim is not None:
+                self.claim.release()  # no-op when released already (the usual case, see `_run`)
+
+    def _run(self, trial: optuna.Trial) -> float | list[float]:
+        """Resolve, record and look up the network under the claim lock; then release it and train (or reuse)."""
         start = time.perf_counter()
         frozen = _running(trial)
         origin = frozen.system_attrs.get("failed_trial", trial.number)  # a retry resumes its original's run dir
@@ -119,16 +132,23 @@ class StudyObjective:
             self._record(trial, {"method": candidate.method, "status": "failed", "fail_reason": str(exc)})
             raise TrialFailed(str(exc)) from exc
         run_dir = self.study_dir / f"trial_{origin:04d}"
+        key = network_key(network.spec, cfg)
+        # Still under the claim lock: no other worker can pick this network between the look-up and the record.
+        source = find_source(trial.study, key, trial.number) if network.feasible else None
         self.timing.budget_s = time.perf_counter() - start
         self._record(trial, {
             "method": network.method, "factors": network.factors.as_dict(), "spec": network.spec.to_dict(),
             "params": network.cost.params, "macs": network.cost.macs, "flops": network.cost.flops,
             "activations": network.cost.activations, "input_size": list(network.cost.input_size),
             "seed": cfg.seed, "run_dir": str(run_dir), "infeasible": not network.feasible,
-            "status": "running" if network.feasible else "infeasible",
+            "status": "running" if network.feasible else "infeasible", "network_key": key,
             "worker": f"{socket.gethostname()}:{os.getpid()}",
+            **({"direction": candidate.factors.as_dict()} if candidate.on_frontier else {}),
+            **({"reused_from": source.number} if source is not None else {}),
             **({"note": network.note} if network.note else {}),
         })
+        if self.claim is not None:
+            self.claim.release()  # the trial is RUNNING and labelled in storage now, so it is counted right
         t = time.perf_counter()
         inherited = frozen.constraints  # a retried trial inherits its original's constraints
         for metric, value in network.constraints.items():
@@ -138,20 +158,46 @@ class StudyObjective:
         if not network.feasible:
             # Recorded, never trained: the constraint (not a made-up score) tells the sampler why.
             return self._values(0.0, network.cost, math.inf)
+        if source is not None:
+            reused = self._reuse(trial, source.number)
+            if reused is not None:
+                return reused
         # Only a retry resumes (its original's checkpoint); a fresh trial never inherits a stale directory.
         return self._train(trial, network, cfg, run_dir, dict(frozen.intermediate_values),
                            resume=origin != trial.number)
+
+    def _reuse(self, trial: optuna.Trial, source_number: int) -> float | list[float] | None:
+        """Take the result of the trial that trains this network (waiting while it runs); None: train it here."""
+        while True:
+            source = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == source_number)
+            if source.state != TrialState.RUNNING:
+                break
+            time.sleep(REUSE_POLL_S)
+        attrs = {k: source.user_attrs.get(k) for k in REUSED_ATTRS if k in source.user_attrs}
+        if source.state == TrialState.COMPLETE and source.values is not None:
+            self._record(trial, {**attrs, "status": "completed", "reused_from": source.number})
+            return source.values[0] if not self.config.multi_objective else list(source.values)
+        if source.state == TrialState.PRUNED:
+            self._record(trial, {**attrs, "status": "pruned", "reused_from": source.number})
+            raise optuna.TrialPruned(f"the same network was pruned in trial {source.number}")
+        # It failed (diverged, a dead worker): no result to take, so this trial trains the network itself.
+        self._record(trial, {"reused_from": None, "note": f"trial {source.number} that trained this network "
+                                                          f"ended {source.state.name}; trained here"})
+        return None
 
     def _train(self, trial: optuna.Trial, network: Network, cfg: Any, run_dir: Path, reported: dict[int, float],
                resume: bool) -> float | list[float]:
         """Train the network; map the trainer's outcome to a trial state and its record."""
         history: list[dict[str, Any]] = []
         single = not self.config.multi_objective
+        pareto = self._pareto_curve(trial, network)
 
         def on_epoch_end(epoch: int, record: dict[str, Any]) -> None:
             t = time.perf_counter()
             try:
                 history.append(dict(record))
+                if pareto is not None:
+                    pareto.step(trial, epoch, record)  # raises optuna.TrialPruned when dominated
                 miou = float(record.get("miou", math.nan))
                 if single and epoch not in reported and math.isfinite(miou):
                     # The best val mIoU so far: the quantity the trial's value will be, so the pruner
@@ -168,8 +214,9 @@ class StudyObjective:
         try:
             result = self.train_fn(network.spec, cfg, run_dir, on_epoch_end=on_epoch_end, resume=resume,
                                    progress=self.progress)
-        except optuna.TrialPruned:
-            self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history)})
+        except optuna.TrialPruned as exc:
+            self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history),
+                                        **({"fail_reason": str(exc)} if str(exc) else {})})
             raise
         except Diverged as exc:
             self._finish(trial, start, {"status": "diverged", "fail_reason": str(exc), "history": history})
@@ -197,6 +244,16 @@ class StudyObjective:
         miou = float(result.best.get("miou") or 0.0)
         ms = float(result.ms_per_step) if result.ms_per_step is not None else math.inf
         return self._values(miou, network.cost, ms)
+
+    def _pareto_curve(self, trial: optuna.Trial, network: Network) -> ParetoCurve | None:
+        """The trial's Pareto-aware pruning curve (pruner "pareto"), resuming a retried original's; else None."""
+        if self.config.pruner != "pareto":
+            return None
+        costs = {"params": network.cost.params, "macs": network.cost.macs, "flops": network.cost.flops,
+                 "activations": network.cost.activations, "ms_per_step": None}  # ms: measured in epoch 1
+        stored = _running(trial).user_attrs.get("curve") or {}
+        return ParetoCurve(pareto_rule(self.config.pruner_options),
+                           [costs[name] for name in self.config.objectives[1:]], dict(stored))
 
     def _finish(self, trial: optuna.Trial, start: float, attrs: dict[str, Any]) -> None:
         """Close the training clock and record the outcome."""

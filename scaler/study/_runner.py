@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scaler.errors import ConfigError
 from scaler.train import train
 from scaler.study._config import StudyConfig
+from scaler.study._dedupe import training_settings
 from scaler.study._objective import INTERRUPTED, StudyObjective, TrialFailed, TrialTiming
 from scaler.study._optuna_private import set_user_attrs
 from scaler.study._preflight import check_worker
@@ -25,11 +26,10 @@ from scaler.study._samplers import make_pruner, make_sampler
 from scaler.study._signals import Interrupted, StopSignals
 from scaler.study._storage import ClaimLock, claim_lock, open_storage, retry_callback
 
-__all__ = ["run_study", "StudyRun", "trial_limit", "may_start", "study_attrs"]
+__all__ = ["run_study", "StudyRun", "trial_limit", "may_start", "counts_toward_limit", "study_attrs",
+           "MAX_SAMPLES_PER_TRIAL"]
 
 _log = logging.getLogger("scaler.study")
-#: Train-config fields that may differ between the workers of one study (their machine's business).
-_PER_WORKER = ("device", "num_workers", "data_root")
 
 
 @dataclass
@@ -55,20 +55,37 @@ def trial_limit(config: StudyConfig) -> int | None:
     return config.n_trials
 
 
-def may_start(trials: list[FrozenTrial], limit: int | None) -> bool:
-    """Whether a worker may start a trial now: a retry is waiting, or fewer than `limit` trials exist.
+#: At most this many samples (original trials) per counted trial: a sampler that keeps proposing
+#: infeasible or already-trained networks ends the study instead of looping forever.
+MAX_SAMPLES_PER_TRIAL = 5
+
+
+def counts_toward_limit(trial: FrozenTrial) -> bool:
+    """An original trial that trains (or trained) a network of its own: not a retry, not infeasible, not a reuse."""
+    attrs = trial.user_attrs
+    return "failed_trial" not in trial.system_attrs and not attrs.get("infeasible") \
+        and attrs.get("reused_from") is None
+
+
+def may_start(trials: list[FrozenTrial], limit: int | None, count_all: bool = False) -> bool:
+    """Whether a worker may start a trial now: a retry is waiting, or fewer than `limit` trials count.
 
     A retry of a dead worker's trial (system attribute `failed_trial`) replaces its original, so
     only originals count towards `limit`; a waiting trial (a retry or an enqueued one) is always run.
+    Infeasible samples and samples that reuse an already-trained network do not count (they train
+    nothing) unless `count_all` (a grid, whose points are the limit); at most MAX_SAMPLES_PER_TRIAL
+    x `limit` originals are ever created.
     """
     if limit is None or any(t.state == TrialState.WAITING for t in trials):
         return True
-    return sum("failed_trial" not in t.system_attrs for t in trials) < limit
+    originals = [t for t in trials if "failed_trial" not in t.system_attrs]
+    counted = len(originals) if count_all else sum(counts_toward_limit(t) for t in originals)
+    return counted < limit and len(originals) < limit * MAX_SAMPLES_PER_TRIAL
 
 
 def study_attrs(config: StudyConfig) -> dict[str, Any]:
     """The study's user attributes: what every worker must agree on, and what reports read."""
-    train_settings = {k: v for k, v in config.train.to_dict().items() if k not in _PER_WORKER}
+    train_settings = training_settings(config.train)
     return {
         "study_file": config.text,
         "study_path": str(config.path) if config.path else None,
@@ -180,7 +197,7 @@ def _loop(config: StudyConfig, study: optuna.Study, objective: StudyObjective, c
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)  # dead workers' trials -> FAIL + queued retry
             trials = study.get_trials(deepcopy=False)
-            if not may_start(trials, limit):
+            if not may_start(trials, limit, count_all=config.sampler == "grid"):
                 if wait and any(t.state == TrialState.RUNNING for t in trials):
                     # Other workers' trials are running: stay until they end, so that a trial
                     # whose worker dies is retried here instead of being left behind.
@@ -190,7 +207,11 @@ def _loop(config: StudyConfig, study: optuna.Study, objective: StudyObjective, c
                     claim.release()
                     time.sleep(config.heartbeat_interval)
                     continue
-                run.stopped = "n_trials reached" if limit is not None else "done"
+                originals = sum("failed_trial" not in t.system_attrs for t in trials)
+                run.stopped = "done" if limit is None else "n_trials reached" \
+                    if originals < limit * MAX_SAMPLES_PER_TRIAL or config.sampler == "grid" else \
+                    f"{limit * MAX_SAMPLES_PER_TRIAL} samples ({MAX_SAMPLES_PER_TRIAL} x n_trials) reached, " \
+                    f"most of them infeasible or already trained"
                 return
             # A sampler seeded per trial number: reproducible whichever worker runs the trial, and
             # workers never share a random stream (which would make them propose the same points).

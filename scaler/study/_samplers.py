@@ -30,4 +30,4 @@ def make_pruner(config: Any) -> optuna.pruners.BasePruner:
         options.setdefault("min_resource", 1)
         options.setdefault("max_resource", config.train.epochs)
         return optuna.pruners.HyperbandPruner(**options)
-    return optuna.pruners.NopPruner()
+    return optuna.pruners.NopPruner()  # "none", and "pareto", which scaler applies itself (_pareto_pruning)

@@ -10,11 +10,18 @@ except factors, which are always real):
     encoder_depth = {low = 1.0, high = 3.0}
     decoder_width = 1.0
 
+    [direction]          # instead of [factors]: a DIRECTION, put on the budget frontier by the solver
+    encoder_depth = {low = 0.0, high = 1.0}    # growth weights: factor = 2 ** (weight x phi)
+    decoder_width = {low = 0.0, high = 1.0}
+
     [train]              # any TrainConfig field
     lr = {low = 3e-4, high = 3e-3, log = true}
 
 A method is solved into the study's budget, so it is always feasible; free factors may not be
-(see scaler.study for what happens then). Optuna parameter names are the bare keys ("method",
+(see scaler.study for what happens then). A [direction] samples one growth weight per factor; only
+their ratios matter: the solver (`scaler.solver.solve`, method "custom") finds the largest phi whose
+ROUNDED network 2 ** (weights x phi) fits every budget, so every sample is a network on the budget
+frontier, feasible by construction. All weights 0 is the base network. Optuna parameter names are the bare keys ("method",
 "encoder_depth", "lr"), which is what optuna-dashboard shows.
 """
 from __future__ import annotations
@@ -36,7 +43,9 @@ __all__ = ["Fixed", "Choice", "Range", "Param", "SearchSpace", "Candidate", "FAC
 #: Factor names a search space may sample; "depth"/"width" set both parts at once.
 FACTOR_NAMES = ("encoder_depth", "encoder_width", "decoder_depth", "decoder_width", "resolution", "depth", "width")
 #: Keys of a search-space file.
-SPACE_KEYS = ("method", "factors", "train", "description")
+SPACE_KEYS = ("method", "factors", "direction", "train", "description")
+#: Largest growth weight of a [direction] entry (2 ** 8: a 256x ratio between two factors is already absurd).
+MAX_DIRECTION_WEIGHT = 8.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,8 @@ class Candidate:
     method: str
     factors: Factors | None
     train: dict[str, Any] = field(default_factory=dict)
+    #: The factors are a direction: the network is the largest along it inside the budget (a [direction] space).
+    on_frontier: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,38 +126,45 @@ class SearchSpace:
     factors: dict[str, Param] = field(default_factory=dict)
     train: dict[str, Param] = field(default_factory=dict)
     path: str | None = None
+    #: Growth weights of a [direction] space (factor name -> weight parameter); empty otherwise.
+    direction: dict[str, Param] = field(default_factory=dict)
 
     @property
     def free_factors(self) -> bool:
-        """True when trials sample factors directly (method "custom"), which can break the budget."""
-        return bool(self.factors)
+        """True when trials sample factors (method "custom"): absolute ones ([factors]) or a [direction]."""
+        return bool(self.factors) or bool(self.direction)
 
     def methods(self) -> list[str]:
         """The methods trials may use."""
         return ["custom"] if self.free_factors else self.method.values()
 
     def suggest(self, trial: optuna.Trial) -> Candidate:
-        """Sample one candidate (define-by-run: method or factors first, then training knobs)."""
-        factors = None
-        if self.free_factors:
-            values = {name: float(p.suggest(trial, name)) for name, p in self.factors.items()}
-            factors = Factors.from_dict(values)
-            method = "custom"
+        """Sample one candidate (define-by-run: method, factors or direction first, then training knobs)."""
+        factors, method = None, "custom"
+        if self.direction:
+            weights = {name: float(p.suggest(trial, name)) for name, p in self.direction.items()}
+            factors = Factors.from_dict({name: 2.0 ** w for name, w in weights.items()})
+        elif self.factors:
+            factors = Factors.from_dict({name: float(p.suggest(trial, name)) for name, p in self.factors.items()})
         else:
             method = self.method.suggest(trial, "method")
         train = {name: p.suggest(trial, name) for name, p in self.train.items()}
-        return Candidate(method, factors, train)
+        return Candidate(method, factors, train, on_frontier=bool(self.direction))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the space (stored with the study, so workers can check they agree)."""
-        record: dict[str, Any] = {"factors": {k: _record(p) for k, p in self.factors.items()}} if self.free_factors \
-            else {"method": _record(self.method)}
+        if self.direction:
+            record: dict[str, Any] = {"direction": {k: _record(p) for k, p in self.direction.items()}}
+        elif self.factors:
+            record = {"factors": {k: _record(p) for k, p in self.factors.items()}}
+        else:
+            record = {"method": _record(self.method)}
         record["train"] = {k: _record(p) for k, p in self.train.items()}
         return record
 
     def grid(self) -> dict[str, list[Any]]:
         """The search space as a GridSampler grid; ConfigError when a parameter is a continuous range."""
-        axes: dict[str, Param] = dict(self.factors) if self.free_factors else {"method": self.method}
+        axes: dict[str, Param] = dict(self.direction or self.factors) if self.free_factors else {"method": self.method}
         axes.update(self.train)
         grid = {}
         for name, param in axes.items():
@@ -235,9 +253,10 @@ def _check_values(where: str, key: str, param: Param, check: Any) -> None:
 
 def _parse_method(where: str, data: dict[str, Any]) -> Param:
     """The `method` entry: a method name or {choices = [...]} of NAMED_METHODS."""
-    if "method" in data and "factors" in data:
-        raise ConfigError(f"{where}: method={data['method']!r} and [factors] both given; valid: a method (solved "
-                          f"into the budget) or free [factors], not both")
+    for table in ("factors", "direction"):
+        if "method" in data and table in data:
+            raise ConfigError(f"{where}: method={data['method']!r} and [{table}] both given; valid: a method "
+                              f"(solved into the budget) or a [{table}] table, not both")
     method = _parse_param(where, "method", data.get("method", "baseline"))
     if isinstance(method, Range):
         raise ConfigError(f"{where}: method={data['method']!r}: valid: a method name or {{choices = [...]}}")
@@ -267,6 +286,34 @@ def _parse_factors(where: str, data: dict[str, Any]) -> dict[str, Param]:
     if "factors" in data and not factors:
         raise ConfigError(f"{where}: [factors] is empty; valid: at least one of {choices_text(FACTOR_NAMES)}")
     return factors
+
+
+def _check_weight(value: Any) -> None:
+    """A growth weight is a number in [0, MAX_DIRECTION_WEIGHT]."""
+    if not _number(value) or not 0 <= value <= MAX_DIRECTION_WEIGHT:
+        raise ValueError(f"a growth weight must be a number in [0, {MAX_DIRECTION_WEIGHT:g}]")
+
+
+def _parse_direction(where: str, data: dict[str, Any]) -> dict[str, Param]:
+    """The [direction] table: factor name -> growth weight (fixed, choices or range), exclusive with [factors]."""
+    raw_table = data.get("direction", {})
+    if not isinstance(raw_table, dict) or ("direction" in data and not raw_table):
+        raise ConfigError(f"{where}: direction={raw_table!r}: valid: a table of factor = weight or range of "
+                          f"weights in [0, {MAX_DIRECTION_WEIGHT:g}], factors from {choices_text(FACTOR_NAMES)}")
+    if raw_table and "factors" in data:
+        raise ConfigError(f"{where}: [direction] and [factors] are exclusive; valid: one of them")
+    weights: dict[str, Param] = {}
+    for key, raw in raw_table.items():
+        if key not in FACTOR_NAMES:
+            raise ConfigError(f"{where}: direction.{key}: unknown factor; valid: {choices_text(FACTOR_NAMES)}")
+        param = _parse_param(where, f"direction.{key}", raw, real=True)
+        _check_values(where, f"direction.{key}", param, _check_weight)
+        weights[key] = param
+    for shared in ("depth", "width"):
+        if shared in weights and {f"encoder_{shared}", f"decoder_{shared}"} & set(weights):
+            raise ConfigError(f"{where}: direction.{shared} sets both parts and cannot be mixed with "
+                              f"encoder_{shared}/decoder_{shared}")
+    return weights
 
 
 def _parse_train(where: str, data: dict[str, Any], train_fields: tuple[str, ...], check_train: Any) -> dict[str, Param]:
@@ -303,7 +350,8 @@ def parse_search_space(data: dict[str, Any], where: str, train_fields: tuple[str
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; valid: {choices_text(SPACE_KEYS)}")
     method = _parse_method(where, data)
     factors = _parse_factors(where, data)
-    return SearchSpace(method, factors, _parse_train(where, data, train_fields, check_train), where)
+    direction = _parse_direction(where, data)
+    return SearchSpace(method, factors, _parse_train(where, data, train_fields, check_train), where, direction)
 
 
 def load_search_space(path: str | Path, train_fields: tuple[str, ...], check_train: Any = None) -> SearchSpace:

@@ -6,7 +6,9 @@
     evaluate_run("runs/base", split="val")
 
 A run directory holds spec.json, config.json, history.json (one record per epoch), metrics.json
-(status, best, final, timing), last.pt and best.pt; `train` on an existing directory resumes it.
+(status, best, final, timing), last.pt and best.pt (tensors and plain data only, loaded weights-only);
+`RunDir` reads it; `train` on an existing directory resumes it. A run stops early by `StopTraining`
+(`Pruned`, `OutOfSpace`), raised from `on_epoch_end` or by training itself.
 """
 from __future__ import annotations
 
@@ -16,17 +18,26 @@ from scaler.train._hardware import cpu_has_native_bf16, resolve_amp, resolve_cha
 from scaler.train._evaluate import evaluate_run
 from scaler.train._loop import lr_factor, train
 from scaler.train._result import STATUSES, Diverged, RunResult, load_run
+from scaler.train._rundir import CHECKPOINTS, RESUME_FREE_KEYS, RUN_FILES, RunDir
 from scaler.train._setup import PlannedRun, plan_run
+from scaler.train._stop import OutOfSpace, Pruned, StopTraining
 
 __all__ = [
     "AMP_MODES",
+    "CHECKPOINTS",
     "CLASS_WEIGHTS",
     "DEFAULT_LR",
     "OPTIMIZERS",
     "PlannedRun",
+    "RESUME_FREE_KEYS",
+    "RUN_FILES",
     "STATUSES",
     "Diverged",
+    "OutOfSpace",
+    "Pruned",
+    "RunDir",
     "RunResult",
+    "StopTraining",
     "TrainConfig",
     "cpu_has_native_bf16",
     "evaluate_run",

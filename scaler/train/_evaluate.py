@@ -11,16 +11,12 @@ from torch.utils.data import DataLoader
 from scaler.data import make_dataset
 from scaler.errors import ConfigError, ScalerError
 from scaler.families import build
-from scaler.io import load_spec
 from scaler.metrics import ConfusionMatrix
-from scaler.train._checkpoint import load_checkpoint, read_json
-from scaler.train._config import TrainConfig
 from scaler.train._data import check_data
 from scaler.train._hardware import autocast, resolve_amp, resolve_channels_last, select_device
+from scaler.train._rundir import CHECKPOINTS, RunDir
 
 __all__ = ["evaluate", "evaluate_run", "CHECKPOINTS"]
-
-CHECKPOINTS = ("best", "last")
 
 
 @torch.inference_mode()
@@ -76,14 +72,11 @@ def evaluate_run(
         {"pa", "mpa", "miou", "iou_per_class", "class_names", "split", "data", "checkpoint", "epoch"}.
     """
 
-    run_dir = Path(run_dir)
-    if checkpoint not in CHECKPOINTS:
-        raise ScalerError(f"unknown checkpoint {checkpoint!r}; valid: {', '.join(CHECKPOINTS)}")
-    if not run_dir.is_dir():
-        raise ScalerError(f"run directory {str(run_dir)!r} does not exist; valid: an --out folder of `scaler train`")
-    cfg = TrainConfig.from_dict(read_json(run_dir / "config.json"))
-    spec = load_spec(run_dir / "spec.json")
-    state = load_checkpoint(run_dir / f"{checkpoint}.pt")
+    run = RunDir(run_dir)
+    run.checkpoint_file(checkpoint)  # a bad name fails before anything is read
+    run.require()
+    cfg, spec = run.load_config(), run.load_spec()
+    state = run.load_checkpoint(checkpoint, spec)
     same_data = data is None or data == cfg.data
     name = cfg.data if data is None else data
     root = data_root if data_root is not None else (cfg.data_root if same_data else None)
@@ -99,7 +92,11 @@ def evaluate_run(
     model = build(spec).to(run_device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ScalerError(f"checkpoint {run.checkpoint_file(checkpoint)} does not fit {run.spec_file} "
+                          f"({str(exc).strip().splitlines()[0][:200]}); valid: the checkpoint trained with that spec") from None
     loader = DataLoader(ds, batch_size=batch_size or cfg.batch_size, shuffle=False)
     metrics = evaluate(model, loader, run_device, amp, channels_last, ds.num_classes, ds.ignore_index)
     return {**metrics, "class_names": list(getattr(ds, "class_names", [])), "split": split, "data": name,

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
+import os
+import platform
 import sys
-from typing import ContextManager
+from pathlib import Path
+from typing import Any, ContextManager
 
 import torch
 
 from scaler.errors import ConfigError
 
 __all__ = ["select_device", "resolve_amp", "resolve_channels_last", "autocast", "cpu_has_native_bf16",
-           "tune_malloc"]
+           "tune_malloc", "device_name", "cache_dir", "precision_candidates", "read_cache", "write_cache"]
 
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -114,3 +118,62 @@ def tune_malloc() -> bool:
     _MALLOC_TUNED = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(
         mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
     return _MALLOC_TUNED
+
+
+def device_name(device: torch.device) -> str:
+    """What the device is, for cache keys and result records: the GPU's name, or the CPU's model name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    return "cpu: " + line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "cpu: " + (platform.processor() or platform.machine() or "unknown")
+    return device.type
+
+
+def cache_dir() -> Path:
+    """Where measured timings and choices are cached: $SCALER_CACHE_DIR, else ~/.cache/scaler."""
+    return Path(os.environ.get("SCALER_CACHE_DIR") or Path.home() / ".cache" / "scaler")
+
+
+def read_cache(path: Path) -> dict[str, Any]:
+    """A JSON cache file as a dict (empty when absent or unreadable: a cache is never worth an error)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_cache(path: Path, data: dict[str, Any]) -> None:
+    """Write a JSON cache file atomically (a temporary file renamed over it); an unwritable cache is skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def precision_candidates(device: torch.device, amp: str = "auto",
+                         channels_last: bool | None = None) -> list[tuple[str, bool]]:
+    """The (amp, channels_last) pairs worth measuring on `device`; the first is eager fp32 (the reference).
+
+    An explicit amp or channels_last is kept as given (validated by `resolve_amp`); "auto" tries every
+    precision the device runs: fp32 and bf16 on CPU, fp32, fp16 (and bf16 where supported) on CUDA.
+    """
+    if amp != "auto":
+        amps = [resolve_amp(amp, device)]
+    elif device.type == "cuda":
+        amps = ["off", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
+    elif device.type == "cpu":
+        amps = ["off", "bf16"]
+    else:
+        amps = ["off"]
+    layouts = [False, True] if channels_last is None else [channels_last]
+    return [(a, layout) for a in amps for layout in layouts]

@@ -1,10 +1,9 @@
 """The training loop: one process trains (or resumes) one spec under one TrainConfig into a run directory."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
-import shutil
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,24 +16,20 @@ from torch.utils.data import Dataset
 
 from scaler.errors import ScalerError
 from scaler.families import build
-from scaler.io import load_spec, save_spec
 from scaler.losses import make_loss
 from scaler.spec import NetSpec
-from scaler.train._checkpoint import load_checkpoint, read_json, rng_state, save_checkpoint, set_rng_state, write_json
+from scaler.train._checkpoint import copy_checkpoint, rng_state, save_checkpoint, set_rng_state, write_json
 from scaler.train._config import TrainConfig
 from scaler.train._data import EpochSampler, check_data, class_weights, make_datasets, make_loader, steps_per_epoch
 from scaler.train._evaluate import evaluate
 from scaler.train._hardware import autocast, resolve_amp, resolve_channels_last, select_device, tune_malloc
 from scaler.train._progress import Progress
-from scaler.train._result import Diverged, RunResult, load_run
+from scaler.train._result import Diverged, RunResult
+from scaler.train._rundir import RunDir
+from scaler.train._stop import OutOfSpace, StopTraining
 from scaler.train._timing import StepTimer, peak_memory, reset_peak_memory, summarize
 
 __all__ = ["train", "lr_factor"]
-
-#: Config keys that may differ when a run resumes: they change speed, never the numbers.
-RESUME_FREE_KEYS = ("num_workers", "timing_warmup_steps", "compile", "device", "tune_malloc")
-#: Files a fresh (non-resumed) run clears from its directory.
-RUN_FILES = ("spec.json", "config.json", "history.json", "metrics.json", "last.pt", "best.pt")
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, power: float) -> float:
@@ -61,22 +56,27 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _is_trial_pruned(exc: BaseException) -> bool:
-    """True for optuna.TrialPruned (checked without importing optuna when it is not loaded)."""
-    optuna = sys.modules.get("optuna")
-    return optuna is not None and isinstance(exc, optuna.TrialPruned)
+def _stop_status(exc: BaseException) -> str:
+    """The status a run stopped by `exc` records: the StopTraining's own, else "interrupted"."""
+    if isinstance(exc, StopTraining):
+        return exc.status
+    # Transitional, until scaler.study raises scaler.train.Pruned: its objective still raises
+    # optuna.TrialPruned. Recognised by its class, without importing optuna (training does not use it).
+    if any(c.__name__ == "TrialPruned" and c.__module__.startswith("optuna") for c in type(exc).__mro__):
+        return "pruned"
+    return "interrupted"
 
 
 class _Run:
     """One process's work on a run directory: model, optimizer, bookkeeping, and the epoch loop."""
 
-    def __init__(self, spec: NetSpec, cfg: TrainConfig, out_dir: Path, train_ds: Dataset, val_ds: Dataset,
+    def __init__(self, spec: NetSpec, cfg: TrainConfig, run_dir: RunDir, train_ds: Dataset, val_ds: Dataset,
                  device: torch.device, amp: str, channels_last: bool, progress: bool,
                  checkpoint: dict[str, Any] | None) -> None:
         """Build the model, loss and optimizer (seeded), then load the checkpoint's state when resuming."""
 
         self.started = time.perf_counter()
-        self.spec, self.cfg, self.out_dir, self.train_ds, self.val_ds = spec, cfg, out_dir, train_ds, val_ds
+        self.spec, self.cfg, self.run_dir, self.train_ds, self.val_ds = spec, cfg, run_dir, train_ds, val_ds
         self.device, self.amp, self.channels_last = device, amp, channels_last
         self.steps_per_epoch = steps_per_epoch(cfg, train_ds)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -97,14 +97,7 @@ class _Run:
         self.wall_before = 0.0
         self.status = "running"
         if checkpoint is not None:
-            self.model.load_state_dict(checkpoint["model"])
-            self.optimizer.load_state_dict(checkpoint["optimizer"])
-            self.grad_scaler.load_state_dict(checkpoint["grad_scaler"])
-            set_rng_state(checkpoint["rng"])
-            self.history = checkpoint["history"]
-            self.step_ms, self.data_ms = checkpoint["step_ms"], checkpoint["data_ms"]
-            self.wall_before = checkpoint["wall_s"]
-            self.status = checkpoint["status"]  # "early_stopped" if killed between that decision and metrics.json
+            self.restore(checkpoint)
         self.step_model = torch.compile(self.model) if cfg.compile else self.model
 
         self.sampler = EpochSampler(len(train_ds), cfg.seed)
@@ -113,6 +106,22 @@ class _Run:
         self.val_loader = make_loader(val_ds, cfg, device)
         self.timer = StepTimer(device, warmup=cfg.timing_warmup_steps)
         self.bar = Progress(progress, cfg.epochs)
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from a checkpoint: weights, optimizer, scaler, RNGs, history; one that does not fit is a ScalerError."""
+        try:
+            self.model.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            self.grad_scaler.load_state_dict(checkpoint["grad_scaler"])
+            set_rng_state(checkpoint["rng"])
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ScalerError(f"checkpoint {self.run_dir.checkpoint_file('last')} does not fit this run "
+                              f"({reason[:200]}); valid: --no-resume to start over") from None
+        self.history = checkpoint["history"]
+        self.step_ms, self.data_ms = checkpoint["step_ms"], checkpoint["data_ms"]
+        self.wall_before = checkpoint["wall_s"]
+        self.status = checkpoint["status"]  # "early_stopped" if killed between that decision and metrics.json
 
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         """One epoch of optimizer steps; returns (mean train loss, last LR). Raises Diverged on a NaN/inf loss."""
@@ -191,14 +200,15 @@ class _Run:
 
     def save(self, epoch: int, improved: bool) -> None:
         """Write last.pt (everything a resume needs) and, when the epoch is the best so far, best.pt."""
-        save_checkpoint(self.out_dir / "last.pt", {
+        last = self.run_dir.checkpoint_file("last")
+        save_checkpoint(last, {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "grad_scaler": self.grad_scaler.state_dict(), "epoch": epoch, "global_step": epoch * self.steps_per_epoch,
             "rng": rng_state(), "history": self.history, "step_ms": self.step_ms, "data_ms": self.data_ms,
             "wall_s": self.wall_s(), "status": self.status, "spec": self.spec.to_dict(), "config": self.cfg.to_dict(),
         })
         if improved:
-            shutil.copyfile(self.out_dir / "last.pt", self.out_dir / "best.pt")
+            copy_checkpoint(last, self.run_dir.checkpoint_file("best"))
 
     def result(self, status: str, message: str = "") -> RunResult:
         """The RunResult of the run so far."""
@@ -206,7 +216,7 @@ class _Run:
         peaks = [r["peak_mem_bytes"] for r in self.history if r.get("peak_mem_bytes") is not None]
         best = max(self.history, key=lambda r: r["miou"]) if self.history else {}  # the first of equal bests
         return RunResult(
-            run_dir=self.out_dir, status=status, epochs_run=len(self.history),
+            run_dir=self.run_dir.path, status=status, epochs_run=len(self.history),
             best={k: best[k] for k in ("epoch", "pa", "mpa", "miou", "iou_per_class")} if best else {},
             final=self.history[-1] if self.history else {}, history=self.history,
             ms_per_step=times["median"], ms_p10=times["p10"], ms_p90=times["p90"],
@@ -217,8 +227,8 @@ class _Run:
     def finish(self, status: str, message: str = "") -> RunResult:
         """Write history.json and metrics.json (with `status`); return the result."""
         run = self.result(status, message)
-        write_json(self.out_dir / "history.json", self.history)
-        write_json(self.out_dir / "metrics.json", run.to_dict(history=False))
+        write_json(self.run_dir.history_file, self.history)
+        write_json(self.run_dir.metrics_file, run.to_dict(history=False))
         return run
 
     def run(self, on_epoch_end: Callable[[int, dict[str, Any]], None] | None) -> RunResult:
@@ -246,34 +256,44 @@ class _Run:
             raise
         except BaseException as exc:
             self.bar.close()
-            status = "pruned" if _is_trial_pruned(exc) else "interrupted"
-            self.finish(status, f"{type(exc).__name__}: {exc}".strip(": "))
+            try:
+                self.finish(_stop_status(exc), f"{type(exc).__name__}: {exc}".strip(": "))
+            except OutOfSpace:
+                pass  # the disk is full: last.pt and metrics.json stay as the last finished epoch left them
             raise
         return self.finish("completed" if self.status == "running" else self.status)
 
 
-def _config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """The keys whose values differ, except those that cannot change the numbers."""
-    keys = sorted((set(saved) | set(current)) - set(RESUME_FREE_KEYS))
-    return [f"{k}={saved.get(k)!r} (now {current.get(k)!r})" for k in keys if saved.get(k) != current.get(k)]
+def _absolute_data_root(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with its data_root made absolute, so config.json finds the data from any working directory."""
+    if cfg.data_root is None or Path(cfg.data_root).is_absolute():
+        return cfg
+    return dataclasses.replace(cfg, data_root=str(Path(cfg.data_root).expanduser().resolve()))
 
 
-def _resume_checkpoint(spec: NetSpec, cfg: TrainConfig, out_dir: Path) -> dict[str, Any] | RunResult:
-    """The checkpoint to resume from, or the finished RunResult; a different run in `out_dir` is an error."""
-    if load_spec(out_dir / "spec.json") != spec:
-        raise ScalerError(f"{out_dir} holds a run of a different network; valid: the same spec, "
-                          f"another --out, or --no-resume to start over")
-    diff = _config_diff(read_json(out_dir / "config.json"), cfg.to_dict())
-    if diff:
-        raise ScalerError(f"{out_dir} holds a run with a different config: {', '.join(diff)}; valid: the same "
-                          f"config, another --out, or --no-resume to start over")
-    if (out_dir / "metrics.json").is_file():
-        done = load_run(out_dir)
-        if done.status in ("completed", "early_stopped"):
-            return done
-        if done.status == "diverged":
-            raise Diverged(done.message)
-    return load_checkpoint(out_dir / "last.pt")
+def _resume_state(run_dir: RunDir, spec: NetSpec, cfg: TrainConfig) -> dict[str, Any] | RunResult | None:
+    """The checkpoint to resume from, the finished RunResult, or None (nothing to resume); a different run is an error."""
+    if not run_dir.checkpoint_file("last").is_file():
+        return None
+    run_dir.check_compatible(spec, cfg)
+    status = run_dir.status()
+    if status in ("completed", "early_stopped"):
+        return run_dir.load_result()
+    if status == "diverged":
+        raise Diverged(run_dir.load_result().message)
+    return run_dir.load_checkpoint("last", spec)
+
+
+def _datasets(spec: NetSpec, cfg: TrainConfig, train_ds: Dataset | None,
+              val_ds: Dataset | None) -> tuple[Dataset, Dataset]:
+    """The given datasets, or `cfg`'s at the network's input size; checked against the network."""
+    if train_ds is None or val_ds is None:
+        made_train, made_val = make_datasets(cfg, spec.input_size)
+        train_ds = made_train if train_ds is None else train_ds
+        val_ds = made_val if val_ds is None else val_ds
+    check_data(spec, train_ds, "train")
+    check_data(spec, val_ds, "val")
+    return train_ds, val_ds
 
 
 def train(
@@ -291,15 +311,16 @@ def train(
 
     Args:
         spec: the network; its input size is the training resolution.
-        cfg: the training configuration.
-        out_dir: the run directory (created): spec.json, config.json, history.json, metrics.json,
-            last.pt, best.pt.
+        cfg: the training configuration (a relative data_root is stored absolute).
+        out_dir: the run directory (see `RunDir`), written once data, network and optimizer are ready: a
+            failure before that leaves no run files behind.
         on_epoch_end: called as `on_epoch_end(epoch, record)` after each epoch's validation, once the
             epoch's checkpoint and history are on disk (epochs count from 1). If it raises, the run is
-            recorded as "pruned" (optuna.TrialPruned) or "interrupted" (anything else) and the
-            exception propagates.
-        resume: continue from `out_dir/last.pt` when present (same spec and config required); a
-            finished run is returned as it is. False starts over, clearing the run files.
+            recorded with the StopTraining's status (`Pruned`: "pruned") or "interrupted" (anything
+            else) and the exception propagates.
+        resume: continue from `out_dir/last.pt` when present (same spec and config required, see
+            `RunDir.check_compatible`); a finished run is returned as it is. False starts over,
+            clearing the run files.
         progress: one line per epoch on stderr (a tqdm bar on a terminal).
         train_ds, val_ds: datasets to use instead of `make_dataset(cfg.data, ...)`; items must be at
             `spec.input_size` and have `spec.classes` classes.
@@ -310,32 +331,21 @@ def train(
     Raises:
         Diverged: the training loss became NaN/inf ("diverged at epoch E step S"); metrics.json then
             says status "diverged".
-        ScalerError: a bad config, device, dataset, or a run directory holding a different run.
+        OutOfSpace: the disk filled up while saving (the previous checkpoint is kept; resumable).
+        ScalerError: a bad config, device, dataset, checkpoint, or a run directory holding a different run.
     """
-    out_dir = Path(out_dir)
+    run_dir, cfg = RunDir(out_dir), _absolute_data_root(cfg)
     device = select_device(cfg.device)
     amp = resolve_amp(cfg.amp, device)
     channels_last = resolve_channels_last(cfg.channels_last, device, amp)
     if cfg.tune_malloc and device.type == "cpu":
         tune_malloc()
-
-    checkpoint = None
-    if resume and (out_dir / "last.pt").is_file():
-        checkpoint = _resume_checkpoint(spec, cfg, out_dir)
-        if isinstance(checkpoint, RunResult):
-            return checkpoint
-    elif out_dir.exists() and not resume:
-        for name in RUN_FILES:
-            (out_dir / name).unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_spec(spec, out_dir / "spec.json")
-    write_json(out_dir / "config.json", cfg.to_dict())
-
-    if train_ds is None or val_ds is None:
-        made_train, made_val = make_datasets(cfg, spec.input_size)
-        train_ds = made_train if train_ds is None else train_ds
-        val_ds = made_val if val_ds is None else val_ds
-    check_data(spec, train_ds, "train")
-    check_data(spec, val_ds, "val")
-    run = _Run(spec, cfg, out_dir, train_ds, val_ds, device, amp, channels_last, progress, checkpoint)
+    checkpoint = _resume_state(run_dir, spec, cfg) if resume else None
+    if isinstance(checkpoint, RunResult):
+        return checkpoint
+    train_ds, val_ds = _datasets(spec, cfg, train_ds, val_ds)
+    run = _Run(spec, cfg, run_dir, train_ds, val_ds, device, amp, channels_last, progress, checkpoint)
+    if checkpoint is None:  # a fresh start: the old run files go only now that the new run is ready
+        run_dir.clear()
+        run_dir.start(spec, cfg)
     return run.run(on_epoch_end)

@@ -32,7 +32,8 @@ def test_paper_factors_and_params_ratios() -> None:
                                                        depth_policy="stagewise")}
     assert stagewise["WDR"].params / 1e6 == pytest.approx(67.76, rel=0.01)
     assert nets["AWDR"].factors.decoder_depth == 1.0 and nets["AWDR"].factors.encoder_depth == 1.8
-    assert nets["R"].spec.input_size == (352, 720)  # 1.4x, snapped to the stride 16 and nets["R"].params_ratio == 1.0
+    assert nets["R"].spec.input_size == (352, 720)  # 1.4x, snapped to the stride 16
+    assert nets["R"].params_ratio == 1.0  # resolution scaling adds no parameters
     assert all(n.factor_source == "paper" for n in nets.values())
 
 
@@ -105,3 +106,32 @@ def test_a_folder_of_another_experiment_is_refused(tiny_reproduce, tmp_path) -> 
         reproduce("shapes", out, **{**TINY, "base_width": 8})
     with pytest.raises(ScalerError, match=r"epochs=1 \(now 2\)"):
         reproduce("shapes", out, **{**TINY, "epochs": 2})
+
+
+def test_cli_happy_path_seeds_subset_solve_options_and_rerun(capsys, tmp_path) -> None:
+    """`scaler reproduce` from the CLI: two seeds, a network subset, solved factors, a train option, then a rerun
+    that trains nothing because every run finished."""
+    from tests.cli_helpers import run_cli
+
+    out = tmp_path / "rep"
+    args = ("reproduce", "--data", "shapes", "--seeds", "2", "--network", "Baseline", "--network", "D", "--solve",
+            "--budget", "params=2x", "--base-width", "4", "--input", "32x32", "--epochs", "1", "--batch-size", "4",
+            "--max-steps-per-epoch", "1", "--train-option", "amp=off", "--train-option", "device=cpu",
+            "--train-option", "timing_warmup_steps=0", "--train-option", "grad_clip=0.5", "--out", str(out))
+    first = run_cli(capsys, *args)
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["Baseline-seed0", "Baseline-seed1", "D-seed0",
+                                                                 "D-seed1"]
+    manifest = json.loads((out / "reproduce.json").read_text())
+    assert manifest["factor_source"] == "solved" and manifest["seeds"] == [0, 1]
+    d_factors = next(r["factors"] for r in manifest["runs"] if r["network"] == "D")
+    assert d_factors["depth"] > 1.0  # solved into params <= 2x, not the paper's 2.0 (which breaks the budget)
+    for run in (out / "runs").iterdir():
+        config = json.loads((run / "config.json").read_text())
+        assert (config["amp"], config["grad_clip"], config["seed"]) == ("off", 0.5, int(run.name[-1]))
+    table = (out / "table.md").read_text()
+    assert "| Baseline |" in table and "| D |" in table and "| WDR |" not in table
+    assert "2 completed seed(s)" in table
+    again = run_cli(capsys, *args)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("skipped") == 4 and ": training " not in again.stdout

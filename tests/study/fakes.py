@@ -31,7 +31,7 @@ from scaler.cli import app
 from scaler.complexity import complexity
 from scaler.errors import ScalerError
 from scaler.study import (
-    DEAD_WORKER, load_study_config, network_counts, run_study, study_trials_frame,
+    DEAD_WORKER, load_study_config, network_counts, reuse_counts, run_study, study_trials_frame,
 )
 from scaler.train import RunResult, select_device
 
@@ -279,6 +279,64 @@ def check_broken_worker_costs_nothing(folder: Path, storage: str, name: str) -> 
     frame = study_trials_frame(storage, name)
     assert (frame.status == "completed").sum() == 6 and len(frame) == 6, frame[["number", "state", "status"]]
     assert sorted(n for s in good for n in s["trials"]) == list(range(6))
+
+
+#: Three factor values that round to ONE network (widths are multiples of 8): a grid of three samples, one network.
+SAME_NETWORK_SPACE = {"factors": {"encoder_width": {"choices": [1.0, 1.01, 1.02]}}}
+
+
+def check_one_network_one_training(folder: Path, storage: str, name: str, workers: int = 3) -> None:
+    """`workers` workers, three samples of one network: it is trained once; the other trials reuse it, linked."""
+    path = write_study(folder, SAME_NETWORK_SPACE, study={"name": name, "sampler": "grid"},
+                       storage={"url": storage, **SAFE_GRACE}, train={"epochs": 3})
+    summaries = [finish(w) for w in [start_worker(path, storage) for _ in range(workers)]]
+    assert sorted(n for s in summaries for n in s["trials"]) == [0, 1, 2]
+    frame = study_trials_frame(storage, name)
+    assert len(frame) == 3 and (frame.status == "completed").all(), frame[["number", "status", "fail_reason"]]
+    assert frame.network_key.nunique() == 1
+    trained = frame[frame.reused_from.isna()]
+    assert len(trained) == 1  # one training, whichever worker won the claim
+    source = int(trained.number.iloc[0])
+    assert set(frame.reused_from.dropna()) == {source}
+    assert len({tuple(v) for v in frame["values"]}) == 1  # every trial has the trained network's value
+    trained_dirs = [d for d in (folder / "runs").glob("*/trial_*") if (d / "fake_state.json").is_file()]
+    assert len(trained_dirs) == 1  # nothing else was ever trained
+    assert reuse_counts(frame) == {"trials": 3, "distinct_networks": 1, "reused_trials": 2}
+    assert network_counts(frame) == {"completed": 1}
+
+
+#: A multi-objective study (mIoU, params) over directions and learning rates, pruned by the Pareto-aware rule.
+PARETO_SPACE = {"direction": {"encoder_width": {"low": 0.0, "high": 1.0}, "decoder_depth": {"low": 0.0, "high": 1.0}},
+                "train": {"lr": {"low": 1e-5, "high": 1e-1, "log": True}}}
+
+
+def pareto_study(folder: Path, storage: str, name: str, sampler: str, n_trials: int = 12) -> Path:
+    """A study file: PARETO_SPACE, objectives mIoU and params, pruner "pareto" (median of >= 2 peers after epoch 1)."""
+    return write_study(folder, PARETO_SPACE, study={
+        "name": name, "sampler": sampler, "n_trials": n_trials, "objectives": ["miou", "params"],
+        "pruner": "pareto", "pruner_options": {"n_warmup_steps": 1, "min_peers": 2},
+        **({"sampler_options": {"population_size": 4}} if sampler == "nsga2" else {})},
+        storage={"url": storage, **SAFE_GRACE}, train={"epochs": 5})
+
+
+def check_pareto_pruned(frame: Any, n_trials: int) -> None:
+    """Some trials pruned by the rule, each with its reason and curve; the cheapest network never pruned."""
+    counted = frame[frame.reused_from.isna()]
+    assert len(counted) == n_trials and counted.state.isin(["COMPLETE", "PRUNED"]).all(), frame[["state", "status"]]
+    pruned = frame[frame.state == "PRUNED"]
+    assert len(pruned) and (frame.state == "COMPLETE").any()
+    assert all("no-costlier trials at epoch" in r for r in pruned.fail_reason), pruned.fail_reason
+    assert (pruned.epochs_run >= 2).all() and (pruned.epochs_run < 5).all()  # warm-up kept, training stopped
+    cheapest = counted.params.min()
+    assert (counted[counted.params == cheapest].state == "COMPLETE").all()  # no cheaper peer: never pruned
+
+
+def check_pareto_workers(folder: Path, storage: str, name: str) -> None:
+    """Three workers share a Pareto-pruned NSGA-II study: exactly n_trials networks, pruned by each other's curves."""
+    path = pareto_study(folder, storage, name, "nsga2")
+    summaries = [finish(w) for w in [start_worker(path, storage) for _ in range(3)]]
+    assert all(s["stopped"] == "n_trials reached" for s in summaries)
+    check_pareto_pruned(study_trials_frame(storage, name), 12)
 
 
 def check_separate_run_folders(folder: Path, storages: tuple[str, str], name: str) -> None:

@@ -22,7 +22,7 @@ def test_shipped_study_files_load(name: str) -> None:
     config = load_study_config(REPO / "studies" / f"{name}.toml")
     assert config.name == name
     assert config.objectives[0] == "miou" and config.directions[0] == "maximize"
-    assert [str(b) for b in config.scaling.budgets] == ["params<=2x"]
+    assert [str(b) for b in config.scaling.budgets][0] == "params<=2x"
     assert config.storage == default_storage(name)  # not set in the file: ./runs/studies/<name>/study.db
 
 
@@ -89,11 +89,16 @@ BAD = {
     "unknown table": ({"trainer": {"epochs": 1}}, None, ["unknown table(s) ['trainer']"]),
     "unknown study key": ({"study": {"n_trial": 3}}, None, ["[study]", "unknown key(s) ['n_trial']"]),
     "sampler": ({"study": {"sampler": "cmaes"}}, None, ["[study] sampler = 'cmaes'", "tpe, nsga2, random, grid"]),
-    "pruner": ({"study": {"pruner": "asha"}}, None, ["[study] pruner = 'asha'", "median, hyperband, none"]),
+    "pruner": ({"study": {"pruner": "asha"}}, None, ["[study] pruner = 'asha'", "median, hyperband, pareto, none"]),
     "objectives first": ({"study": {"objectives": ["params", "miou"]}}, None, ["objectives = ['params', 'miou']"]),
     "objective name": ({"study": {"objectives": ["miou", "latency"]}}, None, ["objectives = ['miou', 'latency']"]),
     "prune multi-objective": ({"study": {"objectives": ["miou", "macs"], "pruner": "median"}}, None,
-                              ["pruner = 'median'", "multi-objective", "Pareto front"]),
+                              ["pruner = 'median'", "multi-objective", "pareto"]),
+    "pareto single objective": ({"study": {"sampler": "tpe", "n_trials": 3, "pruner": "pareto"}}, None,
+                                ["pruner = \"pareto\"", "no-costlier", "median"]),
+    "pareto options": ({"study": {"objectives": ["miou", "params"], "sampler": "nsga2", "n_trials": 3,
+                                  "pruner": "pareto", "pruner_options": {"percentile": 150}}}, None,
+                       ["pruner_options = {'percentile': 150}", "(0, 100)"]),
     "sampler options": ({"study": {"sampler": "tpe", "n_trials": 3, "sampler_options": {"n_startup": 2}}}, None,
                         ["sampler_options = {'n_startup': 2}", "n_startup"]),
     "pruner options": ({"study": {"sampler": "tpe", "n_trials": 3, "pruner": "median",

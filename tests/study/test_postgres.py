@@ -9,7 +9,9 @@ import pytest
 
 from tests.cli_helpers import run_cli
 from tests.study.fakes import (
-    check_broken_worker_costs_nothing, check_exact_total, check_kill_and_resume, check_separate_run_folders,
+    check_broken_worker_costs_nothing, check_exact_total, check_kill_and_resume, check_one_network_one_training,
+    check_pareto_workers,
+    check_separate_run_folders,
     write_study,
 )
 
@@ -70,3 +72,11 @@ def test_a_600_character_study_name_is_one_line_and_exit_2(tmp_path: Path, study
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "600 characters" in result.stderr and "at most 200 bytes" in result.stderr
     assert sorted(optuna.get_all_study_names(URL)) == before
+
+
+def test_three_workers_train_one_network_once(tmp_path: Path, study_name: str) -> None:
+    check_one_network_one_training(tmp_path, URL, study_name)
+
+
+def test_three_workers_prune_a_multi_objective_study(tmp_path: Path, study_name: str) -> None:
+    check_pareto_workers(tmp_path, URL, study_name)

@@ -59,7 +59,7 @@ def test_grid_study_records_every_trial(tmp_path: Path) -> None:
     assert run_study(config, train_fn=trainer).trials == []
 
 
-def test_free_factors_over_budget_are_recorded_not_trained(tmp_path: Path) -> None:
+def test_free_factors_over_budget_are_recorded_not_trained_nor_counted(tmp_path: Path) -> None:
     space = {"factors": {"encoder_width": {"low": 1.0, "high": 3.0}, "decoder_depth": {"low": 1.0, "high": 3.0}}}
     config = load_study_config(write_study(tmp_path, space, study={
         "sampler": "tpe", "n_trials": 12, "pruner": "none", "sampler_options": {"n_startup_trials": 4}}))
@@ -69,8 +69,10 @@ def test_free_factors_over_budget_are_recorded_not_trained(tmp_path: Path) -> No
     trials = study.get_trials()
     infeasible = [t for t in trials if t.user_attrs["infeasible"]]
     feasible = [t for t in trials if not t.user_attrs["infeasible"]]
-    assert infeasible and feasible and len(trials) == 12
-    assert len(trainer.calls) == len(feasible)  # not a single step for an infeasible candidate
+    trained = [t for t in feasible if t.user_attrs.get("reused_from") is None]
+    assert infeasible and len(trained) == 12  # infeasible samples do not count toward n_trials
+    assert len(trials) == len(infeasible) + len(feasible)
+    assert len(trainer.calls) == len(trained)  # not a single step for an infeasible candidate, nor a reused one
     for trial in infeasible:
         assert trial.state == TrialState.COMPLETE and trial.user_attrs["status"] == "infeasible"
         assert trial.constraints["budget_params"] > 0 and trial.value == 0.0

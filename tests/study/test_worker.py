@@ -296,14 +296,18 @@ def test_cli_bad_storage_or_name_is_one_line_and_exit_2(tmp_path: Path, capsys, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["space.toml", "study.toml"]  # nothing created
 
 
-def test_cli_status_json_is_the_frame(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_cli_status_json_holds_the_frame_networks_and_hypervolume(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(runner, "train", FakeTrainer())
     path = write_study(tmp_path)
     assert run_cli(capsys, "study", "run", str(path)).returncode == 0
     result = run_cli(capsys, "study", "status", str(path), "--json")
     assert result.returncode == 0, result.stderr
-    records = json.loads(result.stdout)
+    status = json.loads(result.stdout)
+    records = status["trials"]
     frame = study_trials_frame(load_study_config(path).storage, "tiny")
+    assert status["networks"] == {"trials": 6, "distinct_networks": 6, "reused_trials": 0}
+    assert status["hypervolume"]["objectives"] == ["miou", "params"] and status["hypervolume"]["final"] > 0
+    assert status["hypervolume"]["reference_rule"]["params"] == "budget params<=2x"
     assert [list(r) for r in records] == [list(FRAME_COLUMNS)] * 6
     assert [r["method"] for r in records] == frame.method.tolist() and {r["status"] for r in records} == {"completed"}
     assert all(r["status"] in RECORD_STATUSES and r["retried_by"] is None for r in records)

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import optuna
 import pytest
 import torch
 
@@ -12,7 +17,10 @@ from scaler.errors import ConfigError, ScalerError
 from scaler.families import base_spec
 from scaler.train import (
     Diverged,
+    OutOfSpace,
+    Pruned,
     RunResult,
+    StopTraining,
     TrainConfig,
     evaluate_run,
     load_run,
@@ -159,13 +167,13 @@ def test_interrupted_run_resumes_to_the_same_result(spec, data, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(spec, data, tmp_path / "resumed", on_epoch_end=stop_after_two)
     assert load_run(tmp_path / "resumed").status == "interrupted"
-    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["epoch"] == 2
     seen = []
     resumed = run(spec, data, tmp_path / "resumed", on_epoch_end=lambda e, r: seen.append(e))
     assert seen == [3] and resumed.status == "completed"
     assert without_timing(resumed.history) == without_timing(straight.history)
     assert resumed.best == straight.best
-    weights = [torch.load(tmp_path / d / "last.pt", weights_only=False)["model"] for d in ("straight", "resumed")]
+    weights = [torch.load(tmp_path / d / "last.pt", weights_only=True)["model"] for d in ("straight", "resumed")]
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
@@ -211,16 +219,29 @@ def test_nan_loss_stops_as_diverged(spec, data, tmp_path):
     assert result.status == "diverged" and result.message == "diverged at epoch 1 step 1"
 
 
-def test_pruned_trial_is_recorded_and_reraised(spec, data, tmp_path):
-    optuna = pytest.importorskip("optuna")
+@pytest.mark.parametrize("stop, status", [
+    (Pruned("pruned after epoch 1"), "pruned"),
+    (StopTraining("stop"), "interrupted"),
+    (OutOfSpace("disk full"), "interrupted"),
+    (optuna.TrialPruned("transitional"), "pruned"),  # until scaler.study raises Pruned itself
+    (KeyboardInterrupt(), "interrupted"),
+])
+def test_a_stopped_run_records_the_stop_s_status_and_reraises(spec, data, tmp_path, stop, status):
+    def stop_now(epoch, record):
+        raise stop
 
-    def prune(epoch, record):
-        raise optuna.TrialPruned()
-
-    with pytest.raises(optuna.TrialPruned):
-        run(spec, data, tmp_path / "run", on_epoch_end=prune)
+    with pytest.raises(type(stop)):
+        run(spec, data, tmp_path / "run", on_epoch_end=stop_now)
     result = load_run(tmp_path / "run")
-    assert result.status == "pruned" and result.epochs_run == 1
+    assert result.status == status and result.epochs_run == 1
+
+
+def test_training_never_imports_optuna():
+    """Training defines why a run stops (StopTraining); it does not look for a search library."""
+    code = "import sys, scaler.train; assert 'optuna' not in sys.modules, 'optuna imported'"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.returncode == 0, out.stderr
 
 
 def test_early_stopping_on_val_miou(spec, data, tmp_path, monkeypatch):
@@ -234,7 +255,7 @@ def test_early_stopping_on_val_miou(spec, data, tmp_path, monkeypatch):
     result = run(spec, data, tmp_path / "run", config(epochs=5, early_stop_patience=2, max_steps_per_epoch=1))
     assert result.status == "early_stopped" and result.epochs_run == 4
     assert result.best["epoch"] == 2
-    assert torch.load(tmp_path / "run" / "best.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(tmp_path / "run" / "best.pt", weights_only=True)["epoch"] == 2
 
 
 def test_sgd_fp32_contiguous_clipped_and_max_steps(spec, data, tmp_path):
@@ -243,7 +264,7 @@ def test_sgd_fp32_contiguous_clipped_and_max_steps(spec, data, tmp_path):
                  max_steps_per_epoch=2, timing_warmup_steps=0)
     result = run(spec, data, tmp_path / "run", cfg)
     assert (result.amp, result.channels_last, result.device) == ("off", False, "cpu")
-    assert len(torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step_ms"]) == 2
+    assert len(torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step_ms"]) == 2
 
 
 def test_evaluate_run_reproduces_the_best_epoch(spec, data, tmp_path):

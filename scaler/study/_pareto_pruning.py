@@ -1,0 +1,130 @@
+"""Pareto-aware pruning of multi-objective studies: stop a trial whose accuracy is dominated at the same epoch.
+
+Optuna cannot prune a multi-objective study (`trial.report` raises NotImplementedError; optuna
+issues 3450, 4902, 5662, 6676). In scaler only accuracy is learned: every other objective (params,
+MACs, FLOPs, activations) is counted from the spec before training, and ms per step is measured in
+the first epoch. So a running trial is dominated at epoch k when cheaper networks were already more
+accurate at epoch k. The rule (`pruner = "pareto"`, options in `pruner_options`):
+
+    peers(k)  = other trials (running, completed or pruned; never a reuse or an infeasible record)
+                that reported epoch k and whose every cost objective is <= this trial's
+    prune at epoch k  when  k > n_warmup_steps
+                      and   |peers(k)| >= min_peers
+                      and   best mIoU so far < the `percentile`-th percentile of the peers' best at k
+
+The accuracy compared is the best validation mIoU up to epoch k (the quantity the trial's value
+will be, so one noisy epoch does not condemn it), at the SAME epoch for everyone, so a learning-rate
+schedule or an early dip hits all trials alike. A trial with no cheaper peers (the cheapest
+networks) is never pruned, so the cheap end of the front is always explored; a costly trial must
+beat most cheaper ones to go on, which is exactly what it needs to reach the front. Curves are kept
+by the toolkit in each trial's user attributes ("curve": epoch -> best so far, "prune_costs"),
+so every worker of a shared study (SQLite or PostgreSQL) sees every other's, and NSGA-II and
+multi-objective TPE both work: a pruned trial is PRUNED, which both samplers leave out of their
+model of the front. The stop is `optuna.TrialPruned`, raised from the trainer's per-epoch callback
+(the exception scaler.train stops on today; it moves to scaler.train.Pruned when that lands).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from scaler.study._optuna_private import set_user_attrs
+
+__all__ = ["ParetoRule", "PARETO_OPTIONS", "pareto_rule", "ParetoCurve"]
+
+#: The options of pruner "pareto" (pruner_options).
+PARETO_OPTIONS = ("percentile", "n_warmup_steps", "min_peers")
+#: States of the trials whose curves count as peers.
+_PEER_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class ParetoRule:
+    """Prune at epoch k when the best mIoU so far is below `percentile` of the no-costlier peers' at k.
+
+    Defaults: the median (a trial worse than half of the cheaper ones is unlikely to reach the
+    front), no verdict in the first 2 epochs (early curves cross), and at least 3 peers (a verdict
+    on one or two curves is noise).
+    """
+
+    percentile: float = 50.0
+    n_warmup_steps: int = 2
+    min_peers: int = 3
+
+    def verdict(self, epoch: int, value: float, costs: list[float], peers: list[tuple[list[float], float]]) -> str:
+        """Why to prune at `epoch` ("" to go on); `peers` holds (costs, best mIoU at `epoch`) of the other trials."""
+        if epoch <= self.n_warmup_steps or not math.isfinite(value):
+            return ""
+        cheaper = [v for c, v in peers if all(pc <= mc for pc, mc in zip(c, costs)) and math.isfinite(v)]
+        if len(cheaper) < self.min_peers:
+            return ""
+        threshold = float(np.percentile(cheaper, self.percentile))
+        if value >= threshold:
+            return ""
+        return (f"pruned after epoch {epoch}: best val mIoU {value:.4f} < {threshold:.4f}, the "
+                f"{self.percentile:g}th percentile of {len(cheaper)} no-costlier trials at epoch {epoch}")
+
+
+def pareto_rule(options: dict[str, Any]) -> ParetoRule:
+    """The rule from pruner_options; a ValueError names a bad key or value and what is valid."""
+    unknown = sorted(set(options) - set(PARETO_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} of pruner 'pareto'; valid: {', '.join(PARETO_OPTIONS)}")
+    rule = ParetoRule(**options)
+    if isinstance(rule.percentile, bool) or not isinstance(rule.percentile, (int, float)) \
+            or not 0 < rule.percentile < 100:
+        raise ValueError(f"percentile={rule.percentile!r}; valid: a number in (0, 100)")
+    for name in ("n_warmup_steps", "min_peers"):
+        value = getattr(rule, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "min_peers" else 0):
+            raise ValueError(f"{name}={value!r}; valid: an integer >= {1 if name == 'min_peers' else 0}")
+    return rule
+
+
+@dataclass
+class ParetoCurve:
+    """One trial's curve under the rule: records the best mIoU of each epoch and raises TrialPruned when dominated.
+
+    Args:
+        rule: the pruning rule.
+        costs: the trial's counted cost objectives, in objective order; a None (ms per step) is
+            filled from the first epoch's measured ms_per_step.
+        curve: epochs already reported (a retry resumes with its original's).
+    """
+
+    rule: ParetoRule
+    costs: list[float | None]
+    curve: dict[str, float] = field(default_factory=dict)
+
+    def step(self, trial: optuna.Trial, epoch: int, record: dict[str, Any]) -> None:
+        """Record epoch `epoch` of `record` on the trial; raise optuna.TrialPruned when the rule says so."""
+        miou = float(record.get("miou", math.nan))
+        if not math.isfinite(miou) or str(epoch) in self.curve:
+            return
+        if any(c is None for c in self.costs):
+            measured = float(record.get("ms_per_step") or math.inf)
+            self.costs = [measured if c is None else c for c in self.costs]
+        best = max([miou, *(v for v in self.curve.values() if math.isfinite(v))])
+        self.curve[str(epoch)] = best
+        set_user_attrs(trial, {"curve": dict(self.curve), "prune_costs": list(self.costs)})
+        reason = self.rule.verdict(epoch, best, list(self.costs), _peers(trial, epoch))
+        if reason:
+            raise optuna.TrialPruned(reason)
+
+
+def _peers(trial: optuna.Trial, epoch: int) -> list[tuple[list[float], float]]:
+    """(costs, best mIoU at `epoch`) of every other trial that reached `epoch` (public Optuna calls only)."""
+    peers = []
+    for other in trial.study.get_trials(deepcopy=False, states=_PEER_STATES):
+        attrs = other.user_attrs
+        if other.number == trial.number or attrs.get("reused_from") is not None or attrs.get("infeasible"):
+            continue
+        value, costs = (attrs.get("curve") or {}).get(str(epoch)), attrs.get("prune_costs")
+        if value is not None and costs:
+            peers.append(([float(c) if c is not None else math.inf for c in costs], float(value)))
+    return peers

@@ -1,0 +1,114 @@
+"""Search quality: every sample a trained network inside the budget (directions), one training per network."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import optuna
+import pytest
+
+from scaler.errors import ConfigError
+from scaler.report import hypervolume, hypervolume_curve
+from scaler.solver import cost_values, fits
+from scaler.study import load_study_config, network_key, reuse_counts, run_study, study_trials_frame
+from scaler.study._budget import frontier
+from scaler.rules import Factors, apply_factors
+from scaler.study._pareto_pruning import ParetoRule, pareto_rule
+from tests.study.fakes import (
+    FakeTrainer, check_one_network_one_training, check_pareto_pruned, pareto_study, write_study,
+)
+
+DIRECTION = {"direction": {"encoder_width": {"low": 0.0, "high": 1.0}, "decoder_depth": {"low": 0.0, "high": 1.0}}}
+
+
+def test_a_direction_space_trains_n_trials_networks_each_on_the_budget_frontier(tmp_path: Path) -> None:
+    config = load_study_config(write_study(tmp_path, DIRECTION, study={
+        "sampler": "tpe", "n_trials": 8, "pruner": "none", "sampler_options": {"n_startup_trials": 3}}))
+    trainer = FakeTrainer()
+    run_study(config, train_fn=trainer, check=False)
+    frame = study_trials_frame(config.storage, config.name)
+    assert (frame.status == "completed").all() and not frame.infeasible.any()
+    assert len(trainer.calls) == frame.reused_from.isna().sum() == 8  # n_trials trained networks; reuses extra
+    assert frame.network_key.nunique() == 8
+    limits = config.scaling.limits(config.base)
+    for call in trainer.calls:
+        assert fits(cost_values(call["spec"], list(limits)), limits)
+    for row in frame.itertuples():  # the solver's largest network along the sampled direction
+        weights = row.hyperparams
+        direction = Factors(encoder_width=2 ** weights["encoder_width"], decoder_depth=2 ** weights["decoder_depth"])
+        assert frontier(config.scaling, config.base, direction)[0].as_dict() == row.factors
+
+
+def test_a_direction_the_budget_does_not_limit_is_refused_at_load(tmp_path: Path) -> None:
+    space = {"direction": {"resolution": {"low": 0.0, "high": 1.0}}}
+    with pytest.raises(ConfigError, match=r"direction\.resolution"):
+        load_study_config(write_study(tmp_path, space))  # params=2x does not grow with resolution
+
+
+@pytest.mark.parametrize("extra", [{"factors": {"encoder_width": 1.5}}, {"method": "depth"}])
+def test_direction_is_exclusive_with_factors_and_methods(tmp_path: Path, extra: dict) -> None:
+    with pytest.raises(ConfigError, match=r"\[direction\]|direction"):
+        load_study_config(write_study(tmp_path, {**DIRECTION, **extra}))
+
+
+def test_network_key_names_the_rounded_network_and_its_training(tmp_path: Path) -> None:
+    config = load_study_config(write_study(tmp_path))
+    base, train = config.base, config.train
+    same = apply_factors(base, Factors(encoder_width=1.01))  # rounds back to the base widths
+    assert same == base and network_key(same, train) == network_key(base, train)
+    assert network_key(apply_factors(base, Factors(encoder_width=2.0)), train) != network_key(base, train)
+    assert network_key(base, dataclasses.replace(train, seed=train.seed + 1)) != network_key(base, train)
+    assert network_key(base, dataclasses.replace(train, device="cuda:1")) == network_key(base, train)  # per worker
+
+
+def test_one_worker_trains_a_repeated_network_once(tmp_path: Path) -> None:
+    check_one_network_one_training(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "dedupe", workers=1)
+
+
+def test_workers_on_sqlite_train_a_repeated_network_once(tmp_path: Path) -> None:
+    check_one_network_one_training(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "dedupe3", workers=3)
+
+
+def test_hypervolume_is_exact_on_known_fronts() -> None:
+    assert hypervolume(np.array([[1.0, 2.0], [2.0, 1.0]]), np.array([3.0, 3.0])) == pytest.approx(3.0)
+    assert hypervolume(np.array([[0, 0, 1], [1, 1, 0]]), np.array([2.0, 2.0, 2.0])) == pytest.approx(5.0)
+    assert hypervolume(np.array([[4.0, 0.0]]), np.array([3.0, 3.0])) == 0.0  # beyond the reference: nothing
+
+
+def test_hypervolume_curve_grows_only_with_a_better_front() -> None:
+    frame = pd.DataFrame({"number": [0, 1, 2, 3], "status": ["completed", "completed", "pruned", "completed"],
+                          "miou": [0.5, 0.4, 0.9, 0.6], "params": [50.0, 80.0, 10.0, 50.0]})
+    record = hypervolume_curve(frame, ["miou", "params"], {"miou": 0.0, "params": 100.0})
+    # trial 0: 0.5 x (1 - 0.5); trial 1 is dominated; trial 2 is pruned (no result); trial 3 dominates trial 0
+    assert record.curve.hypervolume.tolist() == pytest.approx([0.25, 0.25, 0.25, 0.30])
+    assert record.curve.front_size.tolist() == [1, 1, 1, 1] and record.final == pytest.approx(0.30)
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "tpe"])
+def test_pareto_pruning_stops_dominated_trials_of_a_multi_objective_study(tmp_path: Path, sampler: str) -> None:
+    config = load_study_config(pareto_study(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "pareto", sampler))
+    trainer = FakeTrainer()
+    run_study(config, train_fn=trainer, check=False)
+    frame = study_trials_frame(config.storage, config.name)
+    check_pareto_pruned(frame, 12)
+    study = optuna.load_study(study_name="pareto", storage=config.storage)
+    for trial in study.get_trials():  # the toolkit's own curve, where Optuna refuses intermediate values
+        if trial.user_attrs.get("reused_from") is not None:
+            continue
+        assert trial.intermediate_values == {} and trial.user_attrs["prune_costs"] == [trial.user_attrs["params"]]
+        history = trial.user_attrs["history"]
+        assert trial.user_attrs["curve"] == {str(r["epoch"]): max(h["miou"] for h in history[: r["epoch"]])
+                                             for r in history}
+
+
+def test_pareto_rule_prunes_only_below_the_percentile_of_no_costlier_peers() -> None:
+    rule = ParetoRule(percentile=50, n_warmup_steps=2, min_peers=3)
+    peers = [([1.0], 0.5), ([2.0], 0.6), ([3.0], 0.7), ([9.0], 0.99)]  # the last one costs more: not a peer
+    assert rule.verdict(3, 0.55, [3.0], peers)  # below the median (0.6) of the three no-costlier peers
+    assert not rule.verdict(3, 0.65, [3.0], peers)
+    assert not rule.verdict(2, 0.1, [3.0], peers)  # warm-up
+    assert not rule.verdict(3, 0.1, [2.0], peers)  # only two no-costlier peers
+    with pytest.raises(ValueError, match="min_peers=0"):
+        pareto_rule({"min_peers": 0})
