@@ -11,6 +11,8 @@ Counted (one report):
   one reads each report from its last real token, not from the padding after it;
 - attention: the q, k, v projections are linear layers (counted as such); QK^T and the weighted
   sum of V are 2 x tokens^2 x d MACs, declared by a CountedOp; its activations: the tokens^2 scores.
+The embedding and each LSTM direction are CountedOps too, WITH parameters: a meta trace records a
+CountedOp's own parameters beside its declared MACs (scaler.complexity), so their rows carry both.
 """
 from __future__ import annotations
 
