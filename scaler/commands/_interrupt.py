@@ -19,6 +19,7 @@ from typing import Callable
 import typer
 
 from scaler.study._signals import StopSignals
+from scaler.train import load_run
 
 __all__ = ["exit_on_signal", "signal_name", "exit_code", "saved_run_text"]
 
@@ -35,8 +36,6 @@ def signal_name(exc: BaseException) -> str:
 
 def saved_run_text(run_dir: Path) -> str:
     """What a stopped `scaler train` left in `run_dir`: its completed epochs and checkpoint, or nothing yet."""
-    from scaler.train import load_run
-
     try:
         epochs = load_run(run_dir).epochs_run if (run_dir / "metrics.json").is_file() else 0
     except (ValueError, OSError):  # an unreadable record: say only what is certain

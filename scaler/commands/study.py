@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 import typer
 
+from scaler.commands._interrupt import exit_code, signal_name
+
 __all__ = ["register", "study_app"]
 
 study_app = typer.Typer(no_args_is_help=True,
@@ -83,16 +85,11 @@ def run(
             result = run_study(config, on_trial_end=lambda t: typer.echo(_trial_line(t)), progress=progress,
                                wait=wait)
         except KeyboardInterrupt as exc:  # scaler.study.Interrupted: its message says what was saved
-            typer.echo(f"interrupted by {_signal_name(exc)}: {getattr(exc, 'message', '') or 'nothing was running'}"
+            typer.echo(f"interrupted by {signal_name(exc)}: {getattr(exc, 'message', '') or 'nothing was running'}"
                        f"; run the same command to resume", err=True)
-            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
+            raise typer.Exit(exit_code(exc)) from None
     typer.echo(f"stopped ({result.stopped}) after {len(result.trials)} trial(s) in {result.wall_s:.1f} s; "
                f"runs in {result.study_dir}; `scaler study status {study_file}` lists them")
-
-
-def _signal_name(exc: BaseException) -> str:
-    """"Ctrl-C" or "SIGTERM" from an Interrupted's exit code."""
-    return "SIGTERM" if getattr(exc, "exit_code", 130) == 143 else "Ctrl-C"
 
 
 def status(
