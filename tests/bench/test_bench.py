@@ -72,6 +72,7 @@ def test_latency_model_prefers_the_simple_form_and_round_trips(base, tmp_path):
 
 
 @pytest.mark.parametrize("terms, form", [({"layers": 3.0}, "macs+layers"),
+                                         ({"layers": 3.0, "mparams": 20.0}, "macs+layers+params"),
                                          ({"layers": 3.0, "macts": 40.0}, "macs+acts+layers")])
 def test_latency_model_takes_more_terms_when_held_out_error_says_so(base, terms, form):
     from scaler.bench import features
