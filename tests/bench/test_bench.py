@@ -111,6 +111,16 @@ def test_time_budget_is_solved_by_the_model_and_checked_by_measurement(base, mon
     assert timed.solution.measured == timed.measured_ms
 
 
+def test_an_inference_budget_times_inference(base, monkeypatch):
+    ms = linear_ms(gmacs=800.0, intercept=2.0)
+    timer = FakeTimer([base], ms)
+    register_solved(monkeypatch, timer)
+    timed = solve_timed(base, ScalingOptions.parse("compound", "infer_ms=25"), SETTINGS,
+                        models={"infer_ms": fitted(base, ms)}, measure=timer)
+    assert timer.modes == {"infer"} and timed.measured_ms["infer_ms"] <= 25
+    assert timed.solution.limits["infer_ms"] == 25 and timed.solution.binding == "infer_ms"
+
+
 def test_a_measurement_over_the_budget_shrinks_the_network(base, monkeypatch):
     """The device is 30% slower on bigger networks than the model says: the solve is repeated until it fits."""
     ms = linear_ms()
