@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     settings = BenchSettings(mode="train", batch=args.batch, device="cpu", threads=args.threads, rounds=args.rounds)
-    base = base_spec("unet", width=8, classes=5, input_size=(64, 64))
+    base = base_spec("unet", width=16, classes=5, input_size=(64, 64))
     model = latency_model(base, settings)
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); torch {torch.__version__}, "
           f"{args.threads} thread(s), batch {args.batch}; budget {args.budget}; model {model.form}, held-out "

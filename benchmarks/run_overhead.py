@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CAMVID = os.environ.get("SCALER_CAMVID", str(REPO.parent / "shared" / "data" / "camvid"))
+CAMVID = os.environ.get("SCALER_CAMVID", "/work/shared/data/camvid")  # the shared data folder; SCALER_CAMVID elsewhere
 WIDTH, INPUT, BATCH = 16, (96, 128), 8
 
 

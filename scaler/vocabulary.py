@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "METHODS", "NAMED_METHODS", "METHOD_LABELS", "DEPTH_ROUNDINGS", "DEFAULT_DEPTH_ROUNDING", "COST_METRICS",
-    "TIME_METRICS", "BUDGET_METRICS", "RUN_STATUSES", "FINAL_RUN_STATUSES", "RESUMABLE_RUN_STATUSES",
+    "TIME_METRICS", "BUDGET_METRICS", "BENCH_MODES", "CLOCKS", "RUN_STATUSES", "FINAL_RUN_STATUSES", "RESUMABLE_RUN_STATUSES",
     "TRIAL_STATUSES", "RECORD_STATUSES", "RUN_TO_RECORD_STATUS", "SPLITS", "EVALUATIONS", "choices_text",
 ]
 
@@ -31,6 +31,12 @@ COST_METRICS = ("params", "macs", "flops", "activations")
 TIME_METRICS = ("ms", "infer_ms")
 #: Every metric a budget may limit.
 BUDGET_METRICS = COST_METRICS + TIME_METRICS
+#: What a timed step is (scaler bench --mode): a whole training step (forward, loss, backward, optimizer
+#: step; what "ms" limits) or an inference forward (what "infer_ms" limits).
+BENCH_MODES = ("train", "infer")
+#: How a step is timed: "wall" (elapsed, the accelerator synchronized), "cpu" (this process's CPU time,
+#: which other load on shared cores does not inflate; valid on CPU with one thread), "auto" (cpu there, else wall).
+CLOCKS = ("auto", "wall", "cpu")
 
 #: A training run's status (metrics.json). "running" is written after each epoch of a live run and
 #: "interrupted" when an exception (Ctrl-C, SIGTERM, a full disk) ends it: both resume.

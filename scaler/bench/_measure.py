@@ -11,9 +11,9 @@ from scaler.complexity import complexity
 from scaler.errors import ConfigError
 from scaler.spec import NetSpec
 from scaler.train._hardware import cache_dir, device_name, read_cache, resolve_amp, select_device, write_cache
-from scaler.train._timing import CLOCKS, MODES, Measure, make_step, peak_memory, reset_peak_memory, \
-    resolve_clock, summarize, time_interleaved
-from scaler.vocabulary import choices_text
+from scaler.train._timing import Measure, make_step, peak_memory, reset_peak_memory, resolve_clock, summarize, \
+    time_interleaved
+from scaler.vocabulary import BENCH_MODES, CLOCKS, choices_text
 
 __all__ = ["BenchSettings", "BenchResult", "bench", "AMP_DTYPES"]
 
@@ -33,7 +33,7 @@ class BenchSettings:
         amp: off (fp32), bf16 or fp16 (CUDA): the autocast dtype.
         channels_last: NHWC memory layout for weights and input.
         rounds: interleaved rounds; min_run_time: seconds per network per round (blocked_autorange).
-        clock: auto, wall or cpu (scaler.train CLOCKS): "auto" times a single-threaded CPU step by process CPU
+        clock: auto, wall or cpu (scaler.vocabulary.CLOCKS): "auto" times a single-threaded CPU step by process CPU
             time, which other load on shared cores does not inflate, and everything else by wall time.
     """
 
@@ -48,8 +48,8 @@ class BenchSettings:
     clock: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"unknown bench mode {self.mode!r}; valid: {choices_text(MODES)}")
+        if self.mode not in BENCH_MODES:
+            raise ConfigError(f"unknown bench mode {self.mode!r}; valid: {choices_text(BENCH_MODES)}")
         if self.amp not in AMP_DTYPES:
             raise ConfigError(f"unknown bench amp {self.amp!r}; valid: {choices_text(tuple(AMP_DTYPES))}")
         for name in ("batch", "rounds") + (("threads",) if self.threads is not None else ()):

@@ -4,7 +4,10 @@ Candidate forms (all with an intercept d, the fixed per-step cost: optimizer lau
     macs:               ms ~ a*GMACs + d
     macs+layers:        ms ~ a*GMACs + c*layers + d   (a fixed cost per layer: op dispatch, small kernels)
     macs+acts:          ms ~ a*GMACs + b*Mact + d      (memory traffic)
+    macs+layers+params: ms ~ a*GMACs + c*layers + e*Mparams + d   (a training step's optimizer touches every
+                        parameter several times: AdamW is memory-bound over the parameters)
     macs+acts+layers:   ms ~ a*GMACs + b*Mact + c*layers + d
+    all:                ms ~ a*GMACs + b*Mact + c*layers + e*Mparams + d
 Each is fitted by least squares on RELATIVE error (rows weighted by 1/measured), because the budget
 promises are relative (+-10%, +-5%); a coefficient that comes out negative is dropped and the form
 refitted (no physical cost is negative, and a negative one extrapolates badly). The form kept is the one
@@ -28,15 +31,17 @@ from scaler.spec import NetSpec
 __all__ = ["FORMS", "LatencyModel", "features", "fit_latency_model", "SIMPLER_MARGIN"]
 
 #: Model forms, simplest first: the features each one uses besides the intercept.
-FORMS = {"macs": ("gmacs",), "macs+layers": ("gmacs", "layers"), "macs+acts": ("gmacs", "macts"), "macs+acts+layers": ("gmacs", "macts", "layers")}
+FORMS = {"macs": ("gmacs",), "macs+layers": ("gmacs", "layers"), "macs+acts": ("gmacs", "macts"),
+         "macs+layers+params": ("gmacs", "layers", "mparams"), "macs+acts+layers": ("gmacs", "macts", "layers"),
+         "all": ("gmacs", "macts", "layers", "mparams")}
 #: A form with more terms is kept only when its leave-one-out error is lower by more than this (absolute).
 SIMPLER_MARGIN = 0.005
 
 
 def features(spec: NetSpec) -> dict[str, float]:
-    """Per-image GMACs, millions of activations, and the number of MAC-bearing layers (conv, linear, counted ops)."""
+    """Per-image GMACs, millions of activations and of params, and the MAC-bearing layers (conv, linear, counted ops)."""
     cost = complexity(spec)
-    return {"gmacs": cost.macs / 1e9, "macts": cost.activations / 1e6,
+    return {"gmacs": cost.macs / 1e9, "macts": cost.activations / 1e6, "mparams": cost.params / 1e6,
             "layers": float(sum(1 for layer in cost.layers if layer.macs > 0))}
 
 

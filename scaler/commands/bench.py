@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from scaler.vocabulary import BENCH_MODES, CLOCKS, choices_text
+
 __all__ = ["register", "bench"]
 
 
@@ -33,13 +35,15 @@ def _networks(items: List[str], input: Optional[str], width: Optional[int]) -> l
 
 def bench(
     networks: List[str] = typer.Argument(..., help="Spec JSON files (from `scaler scale --save`) or family names."),
-    mode: str = typer.Option("train", help="train (forward, loss, backward, AdamW step) or infer (forward)."),
+    mode: str = typer.Option("train", help=f"{choices_text(BENCH_MODES)}: a training step (forward, loss, "
+                                           f"backward, AdamW) or an inference forward."),
     batch: int = typer.Option(2, help="Images per step."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads while timing; default: torch's."),
     amp: str = typer.Option("off", help="off (fp32), bf16 or fp16 (CUDA)."),
     channels_last: bool = typer.Option(False, "--channels-last/--contiguous", help="Memory layout."),
-    clock: str = typer.Option("auto", help="auto (CPU time for 1 thread on cpu, else wall), wall or cpu."),
+    clock: str = typer.Option("auto", help=f"{choices_text(CLOCKS)}: auto is CPU time for 1 thread on cpu "
+                                           f"(other load does not inflate it), wall time otherwise."),
     rounds: int = typer.Option(3, help="Interleaved rounds (the order rotates each round)."),
     min_run_time: float = typer.Option(0.3, help="Seconds per network per round (blocked_autorange)."),
     input: Optional[str] = typer.Option(None, "--input", help="Input HxW for family names, e.g. 96x128."),

@@ -146,6 +146,11 @@ class PairedDataset(Dataset):
         return len(self.class_names)
 
     @property
+    def mask_classes(self) -> int:
+        """Classes of the mask values: the segmentation head's classes (0 without masks)."""
+        return len(self.mask_class_names) if self.masks is not None else 0
+
+    @property
     def vocab_size(self) -> int:
         """Ids of the vocabulary: the network's vocab_size."""
         return len(self.vocabulary)

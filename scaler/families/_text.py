@@ -11,6 +11,8 @@ Counted (one report):
   one reads each report from its last real token, not from the padding after it;
 - attention: the q, k, v projections are linear layers (counted as such); QK^T and the weighted
   sum of V are 2 x tokens^2 x d MACs, declared by a CountedOp; its activations: the tokens^2 scores.
+The embedding and each LSTM direction are CountedOps too, WITH parameters: a meta trace records a
+CountedOp's own parameters beside its declared MACs (scaler.complexity), so their rows carry both.
 """
 from __future__ import annotations
 
@@ -117,7 +119,7 @@ class BiLSTM(nn.Module):
 class ScaledDotProduct(CountedOp):
     """softmax(Q K^T / sqrt(d)) V over the tokens, padding keys masked out; parameter-free."""
 
-    kind = "attention"
+    kind = "self_attention"  # not "attention": that is the image decoders' parameter-free attention fusion
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])

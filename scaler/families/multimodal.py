@@ -1,7 +1,8 @@
 """A multimodal image + report network: a scalable image encoder, a BiLSTM-with-attention text branch, fusion.
 
 Image encoder (option `image_encoder`): "resnet" (four ResNet stages, scaler.families._resnet) or
-"unet" (the U-Net's contracting path, scaler.families.unet); its stage records are `spec.encoder`.
+"unet" (the U-Net's contracting path, scaler.families.unet, with its ELU); its stage records are
+`spec.encoder`, widths from `width` (a ResNet's stem and first stage, a U-Net's first level).
 Text branch (scaler.families._text), sized by family options that no scaling rule touches:
 `vocab_size`, `embed_dim`, `hidden_size`, `max_tokens` (reports are padded or cut to it, and it is
 the length the cost counts) and `text_attention` (True: self-attention after the BiLSTM).
@@ -10,9 +11,10 @@ Heads (option `head`):
   a 1x1 conv and the text vector by a linear layer to the fusion width, fused (`fusion`: concat,
   product, or gated: g * image + (1 - g) * text with g = sigmoid(linear(concat))), then `depth`
   linear + ReLU layers (the one decoder stage, block "fusion") and a linear layer to the classes.
-- "segmentation": the U-Net decoder on the encoder's features, whose bottleneck is conditioned on the
-  text vector first (`fusion`: "film", f * (1 + gamma) + beta with (gamma, beta) = linear(text); or
-  "concat": the text tiled over the map, concatenated and brought back by a 1x1 conv + BN + ReLU),
+- "segmentation": the U-Net decoder on the encoder's features (its `fusion_attention` included),
+  whose bottleneck is conditioned on the text vector first (`fusion`: "film", f * (1 + gamma) + beta
+  with (gamma, beta) = linear(text); or "concat": the text tiled over the map, concatenated and
+  brought back by a 1x1 conv + BN + ReLU),
   so the decoder's channel contract is the encoder's and the segmentation toolkit applies unchanged.
 Ablation (option `blank_input`): "image" or "report" replaces that input by a constant (zeros; an
 all-padding report) inside the forward, so the same network, counts included, is trained image-only
@@ -37,7 +39,7 @@ from torch import nn
 
 from scaler.cost import Complexity
 from scaler.errors import SpecError
-from scaler.families._blocks import HW, ConvBNReLU, init_weights, resize
+from scaler.families._blocks import ATTENTION_MODES, HW, ConvBNReLU, init_weights, resize
 from scaler.families._registry import Family, check_choice, check_options, check_stages, register
 from scaler.families._resnet import ResNetEncoder, check_resnet, resnet_stages
 from scaler.families._text import TextEncoder
@@ -55,11 +57,16 @@ BUDGET_SCOPES = ("image", "all")
 BLANK_INPUTS = ("none", "image", "report")
 OPTIONS = {"image_encoder": IMAGE_ENCODERS, "head": HEADS, "text_attention": (True, False),
            "fusion": tuple(dict.fromkeys(f for fs in FUSIONS.values() for f in fs)),
-           "image_pool": ("avg", "max"), "budget_scope": BUDGET_SCOPES, "blank_input": BLANK_INPUTS}
+           "image_pool": ("avg", "max"), "budget_scope": BUDGET_SCOPES, "blank_input": BLANK_INPUTS,
+           "fusion_attention": ATTENTION_MODES}
+#: Options that apply to one head only (a spec of the other head that names one is refused).
+HEAD_OPTIONS = {"image_pool": "classification", "fusion_attention": "segmentation"}
 #: Text sizes: positive integers (a vocabulary holds at least the padding and the unknown token).
 TEXT_SIZES = {"vocab_size": 2, "embed_dim": 1, "hidden_size": 1, "max_tokens": 1}
+#: Text sizes default to a mid-sized report vocabulary: 10,000 words x 128 = 1.28M embedding params.
 DEFAULTS = {"image_encoder": "resnet", "head": "classification", "text_attention": True, "image_pool": "avg",
-            "budget_scope": "image", "blank_input": "none", "vocab_size": 10000, "embed_dim": 128, "hidden_size": 128, "max_tokens": 64}
+            "budget_scope": "image", "blank_input": "none", "fusion_attention": "none",
+            "vocab_size": 10000, "embed_dim": 128, "hidden_size": 128, "max_tokens": 64}
 #: The stage key of the text branch: what budget_scope="image" leaves out.
 TEXT_STAGE = "text"
 
@@ -79,6 +86,7 @@ def multimodal_spec(
     text_attention: bool = True,
     budget_scope: str = "image",
     blank_input: str = "none",
+    fusion_attention: str = "none",
     vocab_size: int = 10000,
     embed_dim: int = 128,
     hidden_size: int = 128,
@@ -104,8 +112,11 @@ def multimodal_spec(
                "hidden_size": hidden_size, "max_tokens": max_tokens}
     if head == "classification":
         options["image_pool"] = image_pool
-    if blank_input != "none":  # the ablation is written only where it is on, so a full network's spec is unchanged
+    # the ablation and the decoder's attention are written only where they are on (the plain spec is unchanged)
+    if blank_input != "none":
         options["blank_input"] = blank_input
+    if fusion_attention != "none":
+        options["fusion_attention"] = fusion_attention
     spec = NetSpec("multimodal", in_channels, classes, input_size, encoder, decoder, options)
     check_multimodal(spec)
     return spec
@@ -121,9 +132,9 @@ def check_multimodal(spec: NetSpec) -> dict[str, Any]:
     head = opts["head"]
     opts.setdefault("fusion", FUSIONS[head][0])
     check_choice(f"{head} fusion", opts["fusion"], FUSIONS[head])
-    if head == "segmentation" and "image_pool" in spec.opts:
-        raise SpecError("multimodal option image_pool applies to the classification head only; "
-                        "valid for segmentation: leave it out")
+    for name, only in HEAD_OPTIONS.items():
+        if name in spec.opts and head != only:
+            raise SpecError(f"multimodal option {name} applies to the {only} head only; valid for {head}: leave it out")
     if opts["image_encoder"] == "resnet":
         check_resnet(spec)
     else:
@@ -327,6 +338,12 @@ def budget_cost(spec: NetSpec, cost: Complexity) -> Complexity:
                       cost.input_size, rows)
 
 
+#: The network as its paper describes it: a ResNet-style CNN pooled by global average, a BiLSTM with
+#: attention, concatenation, a classification head. The paper gives no sizes: those are the defaults.
+PAPER = {"image_encoder": "resnet", "resnet": "resnet18", "head": "classification", "fusion": "concat",
+         "image_pool": "avg", "text_attention": True}
+
 register(Family("multimodal", multimodal_spec, MultimodalNet, check_multimodal,
                 "image + report: a ResNet or U-Net image encoder, a BiLSTM-attention text branch, fusion; "
-                "classification or text-conditioned segmentation", budget_cost=budget_cost))
+                "classification or text-conditioned segmentation", budget_cost=budget_cost,
+                presets={"paper": PAPER}))

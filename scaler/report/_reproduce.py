@@ -9,6 +9,7 @@ runs are skipped and a killed one resumes from its last epoch, so a killed repro
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from scaler.families import base_spec
 from scaler.report._records import MANIFEST, records_from_reproduce
 from scaler.report._report import write_report
 from scaler.report._runs import (
-    SPEED_ONLY, check_run_dir, dataset_classes, read_manifest, seed_list, train_config, train_runs, write_manifest,
+    check_run_dir, dataset_classes, read_manifest, seed_list, train_config, train_runs, write_manifest,
 )
 from scaler.rules import Factors, factors_text
 from scaler.scaling import ScalingOptions
@@ -195,13 +196,11 @@ def plan_reproduce(
     depth_policy = depth_policy or default_depth_policy(solve)
     six = reproduce_networks(base, budget, solve, depth_policy, tolerance, ratio)
     chosen = {n.name: n for n in six if n.name in names}
-    expected = json.loads(json.dumps(config.to_dict()))  # as config.json holds it (tuples become lists)
     runs = [{"network": n.name, "method": n.method, "factors": n.factors.as_dict(), "seed": seed,
              "run_dir": f"runs/{n.name}-seed{seed}", "spec": n.spec.to_dict(), "status": None, "fail_reason": ""}
             for seed in seeds_used for n in chosen.values()]
     for run in runs:  # before writing anything: a folder of another experiment is an error, not a resume
-        explicit = {k: expected[k] for k in settings if k not in SPEED_ONLY}
-        check_run_dir(out / run["run_dir"], chosen[run["network"]].spec, {**explicit, "seed": run["seed"]})
+        check_run_dir(out / run["run_dir"], chosen[run["network"]].spec, dataclasses.replace(config, seed=run["seed"]))
     train_record = {k: v for k, v in config.to_dict().items() if k != "seed"}
     previous = read_manifest(out, MANIFEST) or {}
     if previous.get("train") == train_record:  # runs of the same settings a narrower call left out stay

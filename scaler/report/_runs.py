@@ -18,8 +18,7 @@ from scaler.complexity import complexity
 from scaler.data import make_dataset
 from scaler.errors import ScalerError
 from scaler.spec import NetSpec
-from scaler.train import TrainConfig, load_run, train
-from scaler.vocabulary import FINAL_RUN_STATUSES
+from scaler.train import RunDir, TrainConfig, train
 
 __all__ = ["seed_list", "dataset_classes", "train_config", "write_manifest", "read_manifest", "check_run_dir",
            "finished_status", "train_runs"]
@@ -63,25 +62,24 @@ def read_manifest(out: Path, name: str) -> dict[str, Any] | None:
         return None
 
 
-#: Training settings that change speed, never the numbers (as the trainer allows on resume).
-SPEED_ONLY = ("device", "num_workers", "timing_warmup_steps", "compile")
+def check_run_dir(run_dir: Path, spec: NetSpec, config: TrainConfig) -> None:
+    """A ScalerError when `run_dir` holds a run of another network or of other training settings.
 
-
-def check_run_dir(run_dir: Path, spec: NetSpec, settings: dict[str, Any]) -> None:
-    """A ScalerError when `run_dir` holds a run of another network or with other explicit settings."""
-    if not (run_dir / "spec.json").is_file():
+    Settings that never change the numbers (scaler.train.RESUME_FREE_KEYS) may differ, as on any resume.
+    """
+    run = RunDir(run_dir)
+    if not run.is_run():
         return
     try:
-        saved_spec = NetSpec.from_json((run_dir / "spec.json").read_text())
-        saved = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
+        same_network = run.load_spec() == spec
+        diff = run.config_diff(config)
+    except ScalerError:
         return  # unreadable: the trainer starts it over or names the problem
-    diff = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in settings.items() if saved.get(k) != v]
-    if saved_spec != spec:
+    if not same_network:
         diff.insert(0, "a different network (spec.json)")
     if diff:
-        raise ScalerError(f"{run_dir} holds a run with {', '.join(diff)}; valid: the same reproduce settings "
-                          f"to resume, or another --out")
+        raise ScalerError(f"{run_dir} holds a run with {', '.join(diff)}; valid: the same settings to resume, or "
+                          f"another --out")
 
 
 def finished_status(run_dir: Path) -> str | None:
@@ -89,13 +87,11 @@ def finished_status(run_dir: Path) -> str | None:
 
     A run killed mid-way has metrics.json with status "running" or "interrupted": `train` resumes it.
     """
-    if not (run_dir / "metrics.json").is_file():
-        return None
     try:
-        status = load_run(run_dir).status
+        run = RunDir(run_dir)
+        return run.status() if run.is_finished() else None
     except ScalerError:
         return None
-    return status if status in FINAL_RUN_STATUSES else None
 
 
 def train_runs(out: Path, todo: list[dict[str, Any]], specs: dict[str, NetSpec], config: TrainConfig,

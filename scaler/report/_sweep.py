@@ -12,6 +12,7 @@ than 3 distinct costs (resolution under a params budget: params do not depend on
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from scaler.report._plots import draw_sweep
 from scaler.report._records import SWEEP_MANIFEST, records_from_reproduce
 from scaler.report._report import write_report
 from scaler.report._runs import (
-    SPEED_ONLY, check_run_dir, dataset_classes, read_manifest, seed_list, train_config, train_runs, write_manifest,
+    check_run_dir, dataset_classes, read_manifest, seed_list, train_config, train_runs, write_manifest,
 )
 from scaler.rules import Factors
 from scaler.scaling import ScalingOptions
@@ -155,10 +156,9 @@ def plan_sweep(data: str, out: str | Path, *, ladder: str | Sequence[str], targe
                            role="target")
     runs = [{**p.as_dict(), "seed": s, "run_dir": f"runs/{p.name.replace('@', '-')}-seed{s}", "status": None,
              "fail_reason": ""} for p in (*points, *targets) for s in seed_list(seeds)]
-    expected = {k: v for k, v in config.to_dict().items() if k in settings and k not in SPEED_ONLY}
     specs = {p.name: p.spec for p in (*points, *targets)}
     for run in runs:
-        check_run_dir(out / run["run_dir"], specs[run["network"]], {**expected, "seed": run["seed"]})
+        check_run_dir(out / run["run_dir"], specs[run["network"]], dataclasses.replace(config, seed=run["seed"]))
     manifest = {"base_spec": base.to_dict(), "metric": metric, "ladder": list(multiples), "target": target_multiple,
                 "skipped": skipped, "scaling": scaling.to_dict(), "seeds": seed_list(seeds), "train": {
                     k: v for k, v in config.to_dict().items() if k != "seed"}, "runs": runs}

@@ -24,18 +24,11 @@ from scaler.spec import NetSpec
 from scaler.train._hardware import (
     autocast, cache_dir, device_name, precision_candidates, read_cache, write_cache,
 )
+from scaler.vocabulary import CLOCKS, choices_text
 
 __all__ = ["StepTimer", "summarize", "peak_memory", "reset_peak_memory", "time_interleaved", "make_step",
-           "PrecisionChoice", "choose_precision", "auto_precision", "precision_label", "MODES", "Measure", "CLOCKS",
-           "resolve_clock"]
+           "PrecisionChoice", "choose_precision", "auto_precision", "precision_label", "Measure", "resolve_clock"]
 
-#: What a timed step does: a whole training step (forward, loss, backward, optimizer) or an inference forward.
-MODES = ("train", "infer")
-#: What a step time is measured by. "wall": elapsed time (perf_counter; the accelerator synchronized).
-#: "cpu": this process's CPU time (process_time), which other processes' load on shared cores does not
-#: inflate; it equals the wall time of a single-threaded step on a quiet machine, so it is valid only
-#: on CPU with one thread. "auto": cpu there, wall otherwise.
-CLOCKS = ("auto", "wall", "cpu")
 #: A function timing step functions: (name -> step, threads) -> name -> per-step ms samples. Tests pass fakes.
 Measure = Callable[[Mapping[str, Callable[[], object]], int], dict[str, list[float]]]
 #: A candidate precision must beat eager fp32 by more than this (or than the timings' own spread) to be chosen.
@@ -114,9 +107,9 @@ def peak_memory(device: torch.device) -> int | None:
 
 
 def resolve_clock(clock: str, device: torch.device, threads: int) -> str:
-    """"wall" or "cpu" (see CLOCKS); "cpu" where it does not measure a step's time is a ConfigError."""
+    """"wall" or "cpu" (see scaler.vocabulary.CLOCKS); "cpu" where it does not measure a step's time is a ConfigError."""
     if clock not in CLOCKS:
-        raise ConfigError(f"unknown clock {clock!r}; valid: {', '.join(CLOCKS)}")
+        raise ConfigError(f"unknown clock {clock!r}; valid: {choices_text(CLOCKS)}")
     single_cpu = device.type == "cpu" and threads == 1
     if clock == "cpu" and not single_cpu:
         raise ConfigError(f"clock 'cpu' measures a step only on cpu with 1 thread (got {device.type}, {threads} "
@@ -131,7 +124,7 @@ def time_interleaved(steps: Mapping[str, Callable[[], object]], threads: int, *,
     Each round times each contender with torch.utils.benchmark's `Timer.blocked_autorange` at a fixed
     `threads` (it synchronizes the accelerator around each block); the samples of all rounds are pooled.
     The order rotates by about len(steps) / rounds each round, so every contender is timed early and late.
-    `clock` "cpu" times by process CPU time (see CLOCKS; resolve it with `resolve_clock` first).
+    `clock` "cpu" times by process CPU time (see scaler.vocabulary.CLOCKS; resolve it with `resolve_clock`).
     """
     timer_kwargs = {"timer": time.process_time} if clock == "cpu" else {}
     names = list(steps)
@@ -252,7 +245,7 @@ def auto_precision(spec: NetSpec, device: torch.device, amp: str = "auto", chann
         threads: torch CPU threads for the timing (default: torch's current number).
         measure: the timing function (default `time_interleaved`, short); tests pass a fake.
         use_cache: read and write the cached choice.
-        clock: see CLOCKS ("auto": CPU time on CPU with one thread, where other load does not distort it).
+        clock: see scaler.vocabulary.CLOCKS ("auto": CPU time on CPU with one thread, where other load does not distort it).
     """
     candidates = precision_candidates(device, amp, channels_last)
     if len(candidates) == 1:

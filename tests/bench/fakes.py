@@ -14,7 +14,7 @@ class FakeTimer:
     def __init__(self, specs: list[NetSpec], ms: Callable[[NetSpec], float],
                  spread: tuple[float, ...] = (0.98, 1.0, 1.0, 1.02)) -> None:
         self.by_digest = {s.digest(): s for s in specs}
-        self.ms, self.spread, self.timed = ms, spread, []
+        self.ms, self.spread, self.timed, self.modes = ms, spread, [], set()
 
     def add(self, spec: NetSpec) -> None:
         """Make `spec` known (the fake finds a network by the spec hash in the cache key)."""
@@ -23,7 +23,9 @@ class FakeTimer:
     def __call__(self, steps, threads):
         out = {}
         for key in steps:
-            spec = self.by_digest[json.loads(key)["spec"]]
+            record = json.loads(key)
+            spec = self.by_digest[record["spec"]]
+            self.modes.add(record["mode"])
             self.timed.append(spec)
             out[key] = [self.ms(spec) * f for f in self.spread]
         return out

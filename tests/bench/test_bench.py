@@ -72,6 +72,7 @@ def test_latency_model_prefers_the_simple_form_and_round_trips(base, tmp_path):
 
 
 @pytest.mark.parametrize("terms, form", [({"layers": 3.0}, "macs+layers"),
+                                         ({"layers": 3.0, "mparams": 20.0}, "macs+layers+params"),
                                          ({"layers": 3.0, "macts": 40.0}, "macs+acts+layers")])
 def test_latency_model_takes_more_terms_when_held_out_error_says_so(base, terms, form):
     from scaler.bench import features
@@ -108,6 +109,16 @@ def test_time_budget_is_solved_by_the_model_and_checked_by_measurement(base, mon
     assert timed.resolves == 0 and timed.measured_ms["ms"] <= 2 * ms(base)
     assert timed.solution.slack["ms"] == pytest.approx(1 - timed.measured_ms["ms"] / (2 * ms(base)))
     assert timed.solution.measured == timed.measured_ms
+
+
+def test_an_inference_budget_times_inference(base, monkeypatch):
+    ms = linear_ms(gmacs=800.0, intercept=2.0)
+    timer = FakeTimer([base], ms)
+    register_solved(monkeypatch, timer)
+    timed = solve_timed(base, ScalingOptions.parse("compound", "infer_ms=25"), SETTINGS,
+                        models={"infer_ms": fitted(base, ms)}, measure=timer)
+    assert timer.modes == {"infer"} and timed.measured_ms["infer_ms"] <= 25
+    assert timed.solution.limits["infer_ms"] == 25 and timed.solution.binding == "infer_ms"
 
 
 def test_a_measurement_over_the_budget_shrinks_the_network(base, monkeypatch):

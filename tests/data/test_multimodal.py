@@ -44,6 +44,7 @@ def test_vocabulary_from_training_reports_with_unknown_padding_and_a_cap():
 def test_shape_reports_items_and_a_vocabulary_shared_by_the_splits():
     train, val = make_dataset("shape_reports", "train", length=64), make_dataset("shape_reports", "val", length=16)
     assert train.vocabulary == val.vocabulary and train.num_classes == 4 and train.in_channels == 3
+    assert train.mask_classes == 5  # background + one per class
     batch = next(iter(DataLoader(train, batch_size=8)))
     assert batch["image"].shape == (8, 3, 32, 32) and batch["image"].dtype == torch.float32
     assert batch["tokens"].shape == (8, 16) and batch["tokens"].dtype == torch.int64
@@ -102,6 +103,7 @@ def test_reports_without_masks_give_items_without_a_mask(tmp_path):
     make_reports(tmp_path, rows=[("a", "small", "1", False), ("b", "large", "10", False), ("c", "x", "2", False)])
     data = make_dataset("reports", root=tmp_path)
     assert "mask" not in data[0] and data.class_names == ("1", "2", "10")  # integer labels sort as numbers
+    assert data.mask_classes == 0
 
 
 @pytest.mark.parametrize(("row", "fragment"), [

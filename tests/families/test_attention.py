@@ -11,7 +11,9 @@ from scaler.families import FAMILIES
 from scaler.families._blocks import ATTENTION_MODES, AttentionFusion
 
 #: Attention sites of each host's base network: the upsamplings that precede a fusion (see each module).
-SITES = {"unet": 4, "ednet": 3, "fcn_resnet": 3, "fcn_vgg": 5, "deeplabv3": 1, "fpn": 6, "upernet": 9}
+SITES = {"unet": 4, "ednet": 3, "fcn_resnet": 3, "fcn_vgg": 5, "deeplabv3": 1, "fpn": 6, "upernet": 9, "multimodal": 3}
+#: Options that make a family's base network a host (the multimodal family's default head classifies: no upsampling).
+HOST_OPTIONS = {"multimodal": {"head": "segmentation"}}
 HOSTS = sorted(FAMILIES)  # the built-in families (plug-ins load later, on demand)
 
 
@@ -23,7 +25,8 @@ def test_every_built_in_family_is_a_host():
 @pytest.mark.parametrize("family", HOSTS)
 def test_attention_adds_exactly_zero_params_and_its_declared_macs(family, mode):
     size = (256, 320)
-    plain, attended = (base_spec(family, input_size=size, fusion_attention=m) for m in ("none", mode))
+    plain, attended = (base_spec(family, input_size=size, fusion_attention=m, **HOST_OPTIONS.get(family, {}))
+                       for m in ("none", mode))
     a, b = complexity(plain), complexity(attended)
     rows = [row for row in b.layers if row.kind == AttentionFusion.kind]
     assert len(rows) == SITES[family] and not any(row.kind == AttentionFusion.kind for row in a.layers)

@@ -22,13 +22,13 @@ TEXT = {"vocab_size": 300, "embed_dim": 16, "hidden_size": 16, "max_tokens": 12}
 class TestMultimodal(FamilyContract):
     family = "multimodal"
     variants = {
-        "resnet+classification": {"width": 64, "classes": 3, "input_size": (64, 64), **TEXT},
+        "paper": {"preset": "paper", "width": 64, "classes": 3, "input_size": (64, 64), **TEXT},
         "unet+gated": {"image_encoder": "unet", "width": 32, "classes": 3, "input_size": (64, 64),
                        "fusion": "gated", "image_pool": "max", **TEXT},
         "resnet+product,no attention": {"width": 64, "classes": 3, "input_size": (64, 64), "fusion": "product",
                                         "text_attention": False, **TEXT},
-        "unet+segmentation+film": {"image_encoder": "unet", "head": "segmentation", "width": 32, "classes": 3,
-                                   "input_size": (64, 64), **TEXT},
+        "unet+segmentation+film+attention": {"image_encoder": "unet", "head": "segmentation", "width": 32,
+                                             "classes": 3, "input_size": (64, 64), "fusion_attention": "avg", **TEXT},
         "resnet+segmentation+concat": {"head": "segmentation", "fusion": "concat", "width": 64, "classes": 3,
                                        "input_size": (64, 64), **TEXT},
     }
@@ -110,6 +110,8 @@ def test_fusion_and_options_are_checked_per_head():
     segmentation = base_spec("multimodal", head="segmentation")
     with pytest.raises(SpecError, match="image_pool applies to the classification head only"):
         build(replace(segmentation, options={**segmentation.opts, "image_pool": "max"}), "meta")
+    with pytest.raises(SpecError, match="fusion_attention applies to the segmentation head only"):
+        base_spec("multimodal", fusion_attention="max")
     with pytest.raises(SpecError, match="vocab_size must be an integer >= 2"):
         base_spec("multimodal", vocab_size=1)
 
