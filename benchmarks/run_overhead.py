@@ -7,8 +7,8 @@ Target (issue 14): `scaler train` whole-run wall time <= 1.05x the plain loop (C
 Both are run as fresh processes (python start-up and imports included), alternately, with the same
 OMP_NUM_THREADS and torch threads. The plain loop uses the same CamVid datasets (`make_datasets`, so the
 same decoding and augmentation) and the same glibc malloc tuning, and validates once per epoch (a confusion
-matrix, mIoU) as the trainer does; it writes no checkpoints or history. `--profile` then runs the trainer once under cProfile and
-prints where its time goes outside the training step.
+matrix, mIoU) as the trainer does; it writes no checkpoints or history. `--profile` then runs the trainer
+once under cProfile and prints where its time goes outside the training step.
 """
 from __future__ import annotations
 
