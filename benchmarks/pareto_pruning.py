@@ -1,0 +1,91 @@
+"""Pareto-aware pruning: a multi-objective study (mIoU, params) pruned vs unpruned, same seeds and trial count.
+
+The study is the shipped CamVid study (studies/camvid_unet.toml: a direction on the budget frontier
+and the learning rate) made multi-objective, objectives = ["miou", "params"], 8 epochs a trial, run
+with NSGA-II and with multi-objective TPE, once with pruner = "pareto" (scaler.study._pareto_pruning,
+default options) and once with pruner = "none". Training is the stand-in trainer
+(tests.study.fakes.FakeTrainer: a deterministic, non-monotone curve of params and learning rate),
+so it runs on a CPU in minutes; sampler, solver, storage and pruning rule are the real ones.
+
+Hypervolume: of (mIoU, params / budget limit) over the completed trials, reference point mIoU 0
+and params at the study's budget limit (params <= 2x), as `scaler study status` prints it.
+Epochs: every epoch the trainer ran (reuses of a trained network train none). The goal: the pruned
+study keeps >= 95% of the unpruned final hypervolume on <= 50% of its training epochs.
+
+    PYTHONPATH=. python benchmarks/pareto_pruning.py [--seeds 0 1 2] [--trials 30] [--samplers nsga2 tpe]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import optuna
+
+import re
+
+from feasible_search import REPO, cpu_copy
+from scaler.formatting import text_table
+from scaler.report import study_hypervolume
+from scaler.study import load_study, load_study_config, run_study, study_trials_frame
+from tests.study.fakes import FakeTrainer
+
+#: Per sampler: study keys set on top of the shipped file (NSGA-II: generations of 8 in 30 trials).
+import os
+PRUNER_OPTIONS = os.environ.get("PO", "{}")
+SPACE = os.environ.get("SP", "factors")
+LR = tuple(map(float, os.environ["LR"].split(","))) if os.environ.get("LR") else None
+SAMPLER_OPTIONS = {"nsga2": "{population_size = 8}", "tpe": "{n_startup_trials = 6, multivariate = true}"}
+
+
+def measure(folder: Path, sampler: str, pruner: str, seed: int, trials: int) -> dict[str, float]:
+    """One study: final hypervolume, epochs trained, trials pruned."""
+    storage = f"sqlite:///{folder / f'{sampler}_{pruner}_{seed}.db'}"
+    path = cpu_copy(folder, SPACE == "factors", seed, storage, infeasible='"project"', objectives='["miou", "params"]', sampler=f'"{sampler}"',
+                    sampler_options=SAMPLER_OPTIONS[sampler], pruner=f'"{pruner}"', pruner_options=PRUNER_OPTIONS,
+                    run_root=f'"{folder / f"runs_{sampler}_{pruner}_{seed}"}"')
+    if LR is not None:  # the learning-rate range of the search space, widened
+        space_file = folder / "space.toml"
+        text = (REPO / "search_spaces" / ("factors.toml" if SPACE == "factors" else "direction.toml")).read_text()
+        space_file.write_text(re.sub(r"^lr = .*$", f"lr = {{low = {LR[0]}, high = {LR[1]}, log = true}}", text,
+                                     flags=re.M))
+        path.write_text(re.sub(r'search_space = ".*"', f'search_space = "{space_file}"', path.read_text()))
+    config = load_study_config(path).with_overrides(n_trials=trials, name=f"{sampler}_{pruner}_{seed}")
+    trainer = FakeTrainer()
+    run_study(config, train_fn=trainer, check=False)
+    frame = study_trials_frame(config.storage, config.name)
+    hv = study_hypervolume(frame, load_study(config.storage, config.name).user_attrs)
+    own = frame[frame.reused_from.isna()]
+    return {"hv": hv.final, "epochs": int(own.epochs_run.fillna(0).sum()), "pruned": int((frame.state == "PRUNED").sum()),
+            "trials": len(frame), "reference": hv.reference_text()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--samplers", nargs="+", default=["nsga2", "tpe"], choices=sorted(SAMPLER_OPTIONS))
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    rows, reference = [], ""
+    with tempfile.TemporaryDirectory() as tmp:
+        for sampler in args.samplers:
+            for seed in args.seeds:
+                full = measure(Path(tmp), sampler, "none", seed, args.trials)
+                pruned = measure(Path(tmp), sampler, "pareto", seed, args.trials)
+                reference = full["reference"]
+                rows.append({"sampler": sampler, "seed": seed, "HV unpruned": f"{full['hv']:.4f}",
+                             "HV pruned": f"{pruned['hv']:.4f}", "HV ratio": f"{pruned['hv'] / full['hv']:.3f}",
+                             "epochs unpruned": full["epochs"], "epochs pruned": pruned["epochs"],
+                             "epoch ratio": f"{pruned['epochs'] / full['epochs']:.3f}",
+                             "trials pruned": f"{pruned['pruned']}/{pruned['trials']}"})
+    print(text_table(rows))
+    print(f"hypervolume of (mIoU, params / reference); reference point: {reference}")
+    hv = [float(r["HV ratio"]) for r in rows]
+    epochs = [float(r["epoch ratio"]) for r in rows]
+    print(f"pruned / unpruned: hypervolume min {min(hv):.3f} mean {sum(hv) / len(hv):.3f} (goal >= 0.95); "
+          f"epochs max {max(epochs):.3f} mean {sum(epochs) / len(epochs):.3f} (goal <= 0.50)")
+
+
+if __name__ == "__main__":
+    main()
