@@ -6,6 +6,8 @@ with NSGA-II and with multi-objective TPE, once with pruner = "pareto" (scaler.s
 default options) and once with pruner = "none". Training is the stand-in trainer
 (tests.study.fakes.FakeTrainer: a deterministic, non-monotone curve of params and learning rate),
 so it runs on a CPU in minutes; sampler, solver, storage and pruning rule are the real ones.
+(--space factors: the free-factor box, each sample projected into the budget, so costs spread
+from 1x to 2x; the shipped direction space puts every network near the budget edge.)
 
 Hypervolume: of (mIoU, params / budget limit) over the completed trials, reference point mIoU 0
 and params at the study's budget limit (params <= 2x), as `scaler study status` prints it.
@@ -13,6 +15,7 @@ Epochs: every epoch the trainer ran (reuses of a trained network train none). Th
 study keeps >= 95% of the unpruned final hypervolume on <= 50% of its training epochs.
 
     PYTHONPATH=. python benchmarks/pareto_pruning.py [--seeds 0 1 2] [--trials 30] [--samplers nsga2 tpe]
+        [--space direction|factors] [--lr-range 1e-5 1e-1] [--pruner-options "{n_dominating = 2, margin = 0.01}"]
 """
 from __future__ import annotations
 
@@ -31,23 +34,21 @@ from scaler.study import load_study, load_study_config, run_study, study_trials_
 from tests.study.fakes import FakeTrainer
 
 #: Per sampler: study keys set on top of the shipped file (NSGA-II: generations of 8 in 30 trials).
-import os
-PRUNER_OPTIONS = os.environ.get("PO", "{}")
-SPACE = os.environ.get("SP", "factors")
-LR = tuple(map(float, os.environ["LR"].split(","))) if os.environ.get("LR") else None
 SAMPLER_OPTIONS = {"nsga2": "{population_size = 8}", "tpe": "{n_startup_trials = 6, multivariate = true}"}
 
 
-def measure(folder: Path, sampler: str, pruner: str, seed: int, trials: int) -> dict[str, float]:
+def measure(folder: Path, sampler: str, pruner: str, seed: int, trials: int, args: argparse.Namespace
+            ) -> dict[str, float]:
     """One study: final hypervolume, epochs trained, trials pruned."""
     storage = f"sqlite:///{folder / f'{sampler}_{pruner}_{seed}.db'}"
-    path = cpu_copy(folder, SPACE == "factors", seed, storage, infeasible='"project"', objectives='["miou", "params"]', sampler=f'"{sampler}"',
-                    sampler_options=SAMPLER_OPTIONS[sampler], pruner=f'"{pruner}"', pruner_options=PRUNER_OPTIONS,
+    path = cpu_copy(folder, args.space == "factors", seed, storage, infeasible='"project"', objectives='["miou", "params"]', sampler=f'"{sampler}"',
+                    sampler_options=SAMPLER_OPTIONS[sampler], pruner=f'"{pruner}"', pruner_options=args.pruner_options,
                     run_root=f'"{folder / f"runs_{sampler}_{pruner}_{seed}"}"')
-    if LR is not None:  # the learning-rate range of the search space, widened
+    if args.lr_range is not None:  # the learning-rate range of the search space, changed
         space_file = folder / "space.toml"
-        text = (REPO / "search_spaces" / ("factors.toml" if SPACE == "factors" else "direction.toml")).read_text()
-        space_file.write_text(re.sub(r"^lr = .*$", f"lr = {{low = {LR[0]}, high = {LR[1]}, log = true}}", text,
+        text = (REPO / "search_spaces" / f"{args.space}.toml").read_text()
+        low, high = args.lr_range
+        space_file.write_text(re.sub(r"^lr = .*$", f"lr = {{low = {low}, high = {high}, log = true}}", text,
                                      flags=re.M))
         path.write_text(re.sub(r'search_space = ".*"', f'search_space = "{space_file}"', path.read_text()))
     config = load_study_config(path).with_overrides(n_trials=trials, name=f"{sampler}_{pruner}_{seed}")
@@ -65,14 +66,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--samplers", nargs="+", default=["nsga2", "tpe"], choices=sorted(SAMPLER_OPTIONS))
+    parser.add_argument("--space", default="direction", choices=["direction", "factors"],
+                        help="search_spaces/direction.toml (shipped) or factors.toml (the box, projected)")
+    parser.add_argument("--lr-range", type=float, nargs=2, default=None, help="another learning-rate range")
+    parser.add_argument("--pruner-options", default="{}", help="pruner_options of the pruned study, TOML inline")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     rows, reference = [], ""
     with tempfile.TemporaryDirectory() as tmp:
         for sampler in args.samplers:
             for seed in args.seeds:
-                full = measure(Path(tmp), sampler, "none", seed, args.trials)
-                pruned = measure(Path(tmp), sampler, "pareto", seed, args.trials)
+                full = measure(Path(tmp), sampler, "none", seed, args.trials, args)
+                pruned = measure(Path(tmp), sampler, "pareto", seed, args.trials, args)
                 reference = full["reference"]
                 rows.append({"sampler": sampler, "seed": seed, "HV unpruned": f"{full['hv']:.4f}",
                              "HV pruned": f"{pruned['hv']:.4f}", "HV ratio": f"{pruned['hv'] / full['hv']:.3f}",

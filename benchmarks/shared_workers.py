@@ -4,7 +4,7 @@ Each worker is `scaler study run` in its own process (tests.study.fakes: the com
 stand-in trainer, so it runs on a CPU in a minute or two; each worker still trains one real step of
 the base network on CamVid first, the set-up check). The study is studies/camvid_unet.toml (a
 direction on the budget frontier and the learning rate, TPE) with 20 trials, run twice: as shipped,
-and on a search space that repeats networks on purpose (encoder width 1.0/1.01/1.02 round to one
+and on a search space that repeats networks on purpose (encoder width 1.0/1.005/1.01 round to one
 network, x 2 learning rates: 6 samples, 2 networks), which exercises reuse across workers.
 
 Printed side by side: trials, networks that count toward n_trials, distinct network keys trained,
@@ -29,7 +29,7 @@ from tests.study.fakes import finish, start_worker, toml_text
 
 URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 #: Three encoder widths that round to one network, two learning rates: 6 samples, 2 networks.
-REPEATING_SPACE = {"factors": {"encoder_width": {"choices": [1.0, 1.01, 1.02]}},
+REPEATING_SPACE = {"factors": {"encoder_width": {"choices": [1.0, 1.005, 1.01]}},
                    "train": {"lr": {"choices": [1e-3, 2e-3]}}}
 
 
