@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils import benchmark
 
 from scaler.errors import ConfigError
 from scaler.families import build
@@ -126,6 +125,8 @@ def time_interleaved(steps: Mapping[str, Callable[[], object]], threads: int, *,
     The order rotates by about len(steps) / rounds each round, so every contender is timed early and late.
     `clock` "cpu" times by process CPU time (see scaler.vocabulary.CLOCKS; resolve it with `resolve_clock`).
     """
+    from torch.utils import benchmark  # heavy (~0.35 s): imported only by isolated timing, never by a training run
+
     timer_kwargs = {"timer": time.process_time} if clock == "cpu" else {}
     names = list(steps)
     stride = max(1, len(names) // rounds)
