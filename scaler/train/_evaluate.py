@@ -47,6 +47,18 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: st
     return metrics
 
 
+
+def _precision(run: RunDir, cfg: TrainConfig, device: torch.device) -> tuple[str, bool]:
+    """The amp / layout the run trained with (its precision.json), where this device runs it; else this device's."""
+    saved = run.load_precision()
+    amp = saved[0] if saved is not None else cfg.amp
+    try:
+        amp = resolve_amp("auto" if amp == "auto" else amp, device)
+    except ConfigError:  # e.g. trained with fp16 on CUDA, evaluated on a CPU: use what this device does best
+        amp = resolve_amp("auto", device)
+    layout = saved[1] if saved is not None else cfg.channels_last
+    return amp, resolve_channels_last(layout, device, amp)
+
 def evaluate_run(
     run_dir: str | Path,
     data: str | None = None,
@@ -82,11 +94,7 @@ def evaluate_run(
     ds = make_dataset(name, split, root=root, input_size=spec.input_size, augment=False, seed=cfg.seed, **options)
     check_data(spec, ds, split)
     run_device = select_device(device)
-    try:
-        amp = resolve_amp(cfg.amp, run_device)
-    except ConfigError:  # e.g. trained with fp16 on CUDA, evaluated on a CPU: use what this device does best
-        amp = resolve_amp("auto", run_device)
-    channels_last = resolve_channels_last(cfg.channels_last, run_device, amp)
+    amp, channels_last = _precision(run, cfg, run_device)
     model = build(spec).to(run_device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +23,12 @@ from scaler.train._checkpoint import copy_checkpoint, rng_state, save_checkpoint
 from scaler.train._config import TrainConfig
 from scaler.train._data import EpochSampler, check_data, class_weights, make_datasets, make_loader, steps_per_epoch
 from scaler.train._evaluate import evaluate
-from scaler.train._hardware import autocast, resolve_amp, resolve_channels_last, select_device, tune_malloc
+from scaler.train._hardware import autocast, select_device, tune_malloc
 from scaler.train._progress import Progress
 from scaler.train._result import Diverged, RunResult
 from scaler.train._rundir import RunDir
 from scaler.train._stop import OutOfSpace, StopTraining
-from scaler.train._timing import StepTimer, peak_memory, reset_peak_memory, summarize
+from scaler.train._timing import PrecisionChoice, StepTimer, auto_precision, peak_memory, reset_peak_memory, summarize
 
 __all__ = ["train", "lr_factor"]
 
@@ -295,6 +296,22 @@ def _datasets(spec: NetSpec, cfg: TrainConfig, train_ds: Dataset | None,
     return train_ds, val_ds
 
 
+
+def _precision(run_dir: RunDir, spec: NetSpec, cfg: TrainConfig, device: torch.device, resume: bool,
+               progress: bool) -> PrecisionChoice:
+    """amp and memory layout: as configured, or ("auto") the fastest measured on this network and device.
+
+    A resumed run keeps the choice it recorded in precision.json, so that resuming stays bit-identical
+    whatever a new measurement would say.
+    """
+    saved = run_dir.load_precision() if resume and run_dir.checkpoint_file("last").is_file() else None
+    if saved is not None:
+        return PrecisionChoice(*saved, source="resumed")
+    choice = auto_precision(spec, device, cfg.amp, cfg.channels_last, batch=cfg.batch_size)
+    if progress and choice.source != "fixed":
+        print(choice.line(), file=sys.stderr)
+    return choice
+
 def train(
     spec: NetSpec,
     cfg: TrainConfig,
@@ -335,8 +352,8 @@ def train(
     """
     run_dir, cfg = RunDir(out_dir), _absolute_data_root(cfg)
     device = select_device(cfg.device)
-    amp = resolve_amp(cfg.amp, device)
-    channels_last = resolve_channels_last(cfg.channels_last, device, amp)
+    precision = _precision(run_dir, spec, cfg, device, resume, progress)
+    amp, channels_last = precision.amp, precision.channels_last
     if cfg.tune_malloc and device.type == "cpu":
         tune_malloc()
     checkpoint = _resume_state(run_dir, spec, cfg) if resume else None
@@ -347,4 +364,5 @@ def train(
     if checkpoint is None:  # a fresh start: the old run files go only now that the new run is ready
         run_dir.clear()
         run_dir.start(spec, cfg)
+        write_json(run_dir.precision_file, precision.as_dict())
     return run.run(on_epoch_end)

@@ -192,7 +192,7 @@ class PrecisionChoice:
     #: eager-fp32 ms / chosen ms (> 1: the choice is faster); 1.0 when nothing was measured.
     ratio: float = 1.0
     timings_ms: dict[str, float] = field(default_factory=dict)
-    source: str = "measured"  # "measured", "cache" or "fixed" (nothing was auto)
+    source: str = "measured"  # "measured", "cache", "fixed" (nothing was auto) or "resumed" (the run's record)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready record (what a run's config can keep)."""
