@@ -19,7 +19,7 @@ from scaler.stats import estimate
 from scaler.vocabulary import RECORD_STATUSES
 
 __all__ = [
-    "AXES", "ACCURACY", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame", "draw_tradeoff",
+    "AXES", "ACCURACY", "TASK_ACCURACIES", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame", "draw_tradeoff",
     "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
 ]
 
@@ -31,7 +31,10 @@ AXES = {
     "ms_per_step": ("ms_per_step", "ms per training step"),
 }
 #: Accuracy axes: record column (a fraction) -> label of the percent shown.
-ACCURACY = {"miou": "mIoU (%)", "pa": "Pixel accuracy (%)", "mpa": "Mean class accuracy (%)"}
+ACCURACY = {"miou": "mIoU (%)", "pa": "Pixel accuracy (%)", "mpa": "Mean class accuracy (%)",
+            "accuracy": "Accuracy (%)", "macro_recall": "Macro recall (%)", "macro_f1": "Macro F1 (%)"}
+#: The accuracies a report plots per task (the first ranks the summary): scaler.train.task_of names the task.
+TASK_ACCURACIES = {"segmentation": ("miou", "pa"), "classification": ("accuracy", "macro_f1")}
 #: Per-epoch history keys drawn as curves (the paper's figures 4-6: losses and accuracy).
 CURVE_METRICS = ("train_loss", "val_loss", "pa", "miou")
 #: One colour per method, in METHOD_ORDER (the baseline black, a run that does not say its method grey).
@@ -247,7 +250,8 @@ def draw_bubble(frame: pd.DataFrame, stem: str | Path, title: str = "", subtitle
 
 
 _CURVE_LABELS = {"train_loss": "training loss", "val_loss": "validation loss", "pa": "pixel accuracy (%)",
-                 "mpa": "mean class accuracy (%)", "miou": "mIoU (%)"}
+                 "mpa": "mean class accuracy (%)", "miou": "mIoU (%)", "accuracy": "accuracy (%)",
+                 "macro_recall": "macro recall (%)", "macro_f1": "macro F1 (%)"}
 
 
 def _with_subtitle(title: str, subtitle: str) -> str:
@@ -330,7 +334,8 @@ def plot_all(df: pd.DataFrame, out: str | Path, accuracies: tuple[str, ...] = ("
             files += draw_tradeoff(frame, plots / f"{y}_vs_{axis}", subtitle=subtitle)
     frames["bubble"] = frame = bubble_frame(df, accuracies[0])
     files += draw_bubble(frame, plots / "bubble", subtitle=subtitle)
-    frames["curves"] = curves = curves_frame(df)
-    for metric in CURVE_METRICS:
+    metrics = tuple(dict.fromkeys(("train_loss", "val_loss", *accuracies)))  # the default: CURVE_METRICS
+    frames["curves"] = curves = curves_frame(df, metrics)
+    for metric in metrics:
         files += draw_curves(curves, metric, plots / f"curve_{metric}")
     return frames, files
