@@ -48,11 +48,11 @@ def check_data(spec: NetSpec, ds: Any, split: str) -> None:
     and, for paired image + report data, a vocabulary and report length the network takes."""
     task = task_of(spec)
     classes, name = task.num_classes(ds), getattr(ds, "name", type(ds).__name__)
+    if hasattr(ds, "vocab_size"):
+        _check_reports(spec, ds, split, name)
     if classes != spec.classes:
         raise ScalerError(f"the {task.name} network has {spec.classes} classes but the {split} data has {classes} "
                           f"({name}); valid: classes={classes}")
-    if hasattr(ds, "vocab_size"):
-        _check_reports(spec, ds, split, name)
     size = getattr(ds, "input_size", None)
     if size is not None and tuple(size) != tuple(spec.input_size):
         raise ScalerError(f"the {split} data yields {size[0]}x{size[1]} items but the network's input is "
