@@ -122,7 +122,8 @@ def evaluate(
     typer.echo(f"{metrics['data']} {split}, {checkpoint} checkpoint (epoch {metrics['epoch']}): "
                f"{metrics_text(metrics)}")
     per_class = {"IoU": metrics["iou_per_class"]} if "iou_per_class" in metrics else {
-        "recall": metrics["recall_per_class"], "precision": metrics["precision_per_class"], "F1": metrics["f1_per_class"]}
+        "recall": metrics["recall_per_class"], "precision": metrics["precision_per_class"],
+        "F1": metrics["f1_per_class"]}
     names = metrics["class_names"] or [str(i) for i in range(len(next(iter(per_class.values()))))]
     rows = [{"class": n, **{k: "-" if v[i] is None else f"{v[i]:.4f}" for k, v in per_class.items()}}
             for i, n in enumerate(names)]

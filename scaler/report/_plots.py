@@ -19,8 +19,8 @@ from scaler.stats import estimate
 from scaler.vocabulary import RECORD_STATUSES
 
 __all__ = [
-    "AXES", "ACCURACY", "TASK_ACCURACIES", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame", "draw_tradeoff",
-    "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
+    "AXES", "ACCURACY", "TASK_ACCURACIES", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame",
+    "draw_tradeoff", "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
 ]
 
 #: Cost axes: name -> (record column, axis label). FLOPs and MACs are labelled as such, never mixed.

@@ -17,7 +17,8 @@ __all__ = ["TABLE_COLUMNS", "paper_table", "table_markdown", "write_table"]
 #: segmentation network has pa/mpa/miou, a classification one accuracy/macro_recall/macro_f1 (the others NaN).
 TABLE_COLUMNS = (
     "network", "method", "task", "status", "seeds", "runs",
-    *(f"{m}_{s}" for m in SCORES for s in ("mean", "std", "ci_low", "ci_high")), "params_m", "params_ratio", "gmacs", "gflops", "ms_per_step", "ms_p10", "ms_p90", "input_size", "factors", "fail_reason",
+    *(f"{m}_{s}" for m in SCORES for s in ("mean", "std", "ci_low", "ci_high")), "params_m", "params_ratio",
+    "gmacs", "gflops", "ms_per_step", "ms_p10", "ms_p90", "input_size", "factors", "fail_reason",
 )
 
 
