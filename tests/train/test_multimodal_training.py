@@ -3,6 +3,7 @@ the best-epoch key, data checks against the text branch, and `scaler train` / `s
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ import torch
 from scaler.data import make_dataset
 from scaler.errors import ConfigError, ScalerError
 from scaler.families import base_spec
+from scaler.report import paper_table, records_from_runs, table_markdown, write_report
 from scaler.train import CLASSIFICATION, SEGMENTATION, TrainConfig, evaluate_run, plan_run, task_of, train
 from scaler.train import _loop
 from scaler.train._data import check_data, class_weights
@@ -45,32 +47,46 @@ def test_plan_sizes_the_network_from_the_paired_data():
     assert cls.spec.option("max_tokens") == cls.train_ds.max_tokens == 16
 
 
-def test_classification_head_trains_and_selects_by_accuracy(tmp_path):
+@pytest.fixture(scope="module")
+def classification_run(tmp_path_factory):
+    """(planned run, result) of a tiny classification run of 2 epochs."""
     planned = plan("classification", fusion_width=16)
-    result = train(planned.spec, config(), tmp_path / "run", progress=False, train_ds=planned.train_ds,
-                   val_ds=planned.val_ds)
+    out = tmp_path_factory.mktemp("classification") / "fused-seed0"
+    return planned, train(planned.spec, config(), out, progress=False, train_ds=planned.train_ds,
+                          val_ds=planned.val_ds)
+
+
+@pytest.fixture(scope="module")
+def segmentation_run(tmp_path_factory):
+    """(planned run, result) of a tiny segmentation run of 1 epoch under the default loss and class weights."""
+    planned = plan("segmentation")
+    out = tmp_path_factory.mktemp("segmentation") / "seg-seed0"
+    return planned, train(planned.spec, config(epochs=1), out, progress=False, train_ds=planned.train_ds,
+                          val_ds=planned.val_ds)
+
+
+def test_classification_head_trains_and_selects_by_accuracy(classification_run):
+    planned, result = classification_run
     assert result.status == "completed" and result.epochs_run == 2
     for record in result.history:
         assert CLASSIFICATION_KEYS <= set(record) and "miou" not in record
         assert 0.0 <= record["accuracy"] <= 1.0 and len(record["f1_per_class"]) == 4
     assert set(result.best) == {"epoch", *CLASSIFICATION_KEYS}
     assert result.best["accuracy"] == max(r["accuracy"] for r in result.history)
-    evaluated = evaluate_run(tmp_path / "run")
+    evaluated = evaluate_run(result.run_dir)
     assert evaluated["task"] == "classification" and evaluated["epoch"] == result.best["epoch"]
     assert evaluated["accuracy"] == pytest.approx(result.best["accuracy"])
     assert evaluated["class_names"] == list(planned.train_ds.class_names)
 
 
-def test_segmentation_head_trains_on_the_masks(tmp_path):
-    planned = plan("segmentation")
-    cfg = config(epochs=1)  # default loss and class weights: focal with inverse-frequency alpha of the mask pixels
-    weights = class_weights(cfg, planned.train_ds, SEGMENTATION)
+def test_segmentation_head_trains_on_the_masks(segmentation_run):
+    planned, result = segmentation_run
+    # the default loss and class weights: focal with inverse-frequency alpha of the mask pixels
+    weights = class_weights(config(), planned.train_ds, SEGMENTATION)
     assert weights is not None and weights.shape == (5,) and weights[0] < weights[1:].min()  # background is common
-    result = train(planned.spec, cfg, tmp_path / "run", progress=False, train_ds=planned.train_ds,
-                   val_ds=planned.val_ds)
     assert result.status == "completed"
     assert {"pa", "mpa", "miou"} <= set(result.best) and len(result.best["iou_per_class"]) == 5
-    evaluated = evaluate_run(tmp_path / "run")
+    evaluated = evaluate_run(result.run_dir)
     assert evaluated["task"] == "segmentation" and evaluated["miou"] == pytest.approx(result.best["miou"])
     assert evaluated["class_names"][0] == "background" and len(evaluated["class_names"]) == 5
 
@@ -139,3 +155,25 @@ def test_cli_trains_and_evaluates_both_heads(capsys, tmp_path):
     assert as_json["task"] == "segmentation" and len(as_json["iou_per_class"]) == 5
     refused = run_cli(capsys, "train", *common[:-2], "--no-progress", "--out", tmp_path / "aug")
     assert refused.returncode == 2 and "augmentation is not offered" in refused.stderr
+
+
+def test_report_picks_the_metric_by_task(classification_run, segmentation_run, tmp_path):
+    """Records carry the task and its scores; tables label accuracy/recall/F1 or PA/mIoU; the summary ranks by
+    the task's headline (accuracy when every run classifies)."""
+    (_, cls), (_, seg) = classification_run, segmentation_run
+    records = records_from_runs([cls.run_dir, seg.run_dir])
+    by_task = records.set_index("task")
+    assert by_task.loc["classification", "accuracy"] == pytest.approx(cls.best["accuracy"])
+    assert by_task.loc["classification", "macro_f1"] == pytest.approx(cls.best["macro_f1"])
+    assert math.isnan(by_task.loc["classification", "miou"]) and math.isnan(by_task.loc["segmentation", "accuracy"])
+    assert by_task.loc["segmentation", "miou"] == pytest.approx(seg.best["miou"])
+    mixed = table_markdown(paper_table(records))
+    assert "| Accuracy (%) | Macro recall (%) | Macro F1 (%) | Accuracy 95% CI |" in mixed and "mIoU (%)" in mixed
+    only = records_from_runs([cls.run_dir])
+    table = table_markdown(paper_table(only))
+    assert "Accuracy (%)" in table and "mIoU" not in table and "Pixel accuracy" not in table
+    assert f"{100 * cls.best['accuracy']:.2f}" in table
+    rep = write_report(only, tmp_path / "report")
+    assert rep.summary.accuracy == "accuracy" and "accuracy_vs_params" in rep.frames
+    assert (tmp_path / "report" / "plots" / "curve_accuracy.png").is_file()
+    assert write_report(records, tmp_path / "mixed").summary.accuracy == "miou"  # mixed tasks: mIoU, as before
