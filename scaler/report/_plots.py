@@ -334,8 +334,10 @@ def plot_all(df: pd.DataFrame, out: str | Path, accuracies: tuple[str, ...] = ("
             files += draw_tradeoff(frame, plots / f"{y}_vs_{axis}", subtitle=subtitle)
     frames["bubble"] = frame = bubble_frame(df, accuracies[0])
     files += draw_bubble(frame, plots / "bubble", subtitle=subtitle)
-    metrics = tuple(dict.fromkeys(("train_loss", "val_loss", *accuracies)))  # the default: CURVE_METRICS
-    frames["curves"] = curves = curves_frame(df, metrics)
-    for metric in metrics:
+    frames["curves"] = curves = curves_frame(df, tuple(dict.fromkeys((*CURVE_METRICS, *accuracies))))
+    logged = set(curves["metric"])  # classification runs log no pa/miou: no empty plots of those
+    for metric in dict.fromkeys((*CURVE_METRICS, *accuracies)):
+        if metric in ACCURACY and metric not in accuracies and metric not in logged:
+            continue
         files += draw_curves(curves, metric, plots / f"curve_{metric}")
     return frames, files
