@@ -6,7 +6,7 @@
 #   text-only         blank_input=image, text_attention=false (the BiLSTM alone)
 #   text+attention    blank_input=image, text_attention=true (BiLSTM + self-attention)
 #   fused             both inputs, attention on (the multimodal model)
-# Same counts in every row (blank_input keeps the modules). Run from the repository root:
+# blank_input keeps every module (same counts); text_attention=false drops the attention layer. From the repo root:
 #     plots/multimodal/table1.sh [OUT]        (default OUT: runs/multimodal_table1; the report: OUT/report)
 # The study machinery cannot express it (a study varies scaling, not network options), hence this recipe.
 set -euo pipefail

@@ -267,18 +267,19 @@ def draw_curves(frame: pd.DataFrame, metric: str, stem: str | Path, title: str =
     plt = _pyplot()
     data = frame[frame["metric"] == metric]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for network, group in data.groupby("network", sort=False):
+    for number, (network, group) in enumerate(data.groupby("network", sort=False)):
         method = group["method"].iloc[0]
+        # runs that do not say their method (an ablation's rows) would all be grey: one colour per network
+        color = f"C{number % 10}" if method == "unknown" else _METHOD_COLORS.get(method, "gray")
         mean = group.groupby("epoch")["value"].mean()
         statuses = sorted(set(group["status"]))
         dashed = statuses != ["completed"]
         label = network + (f" ({', '.join(s for s in statuses if s != 'completed')})" if dashed else "")
-        ax.plot(mean.index, mean.values, color=_METHOD_COLORS.get(method, "gray"), linestyle="--" if dashed else "-",
+        ax.plot(mean.index, mean.values, color=color, linestyle="--" if dashed else "-",
                 marker="." if len(mean) < 30 else None, label=label)
         if group["seed"].nunique() > 1:
             spread = group.groupby("epoch")["value"].agg(["min", "max"])
-            ax.fill_between(spread.index, spread["min"], spread["max"], color=_METHOD_COLORS.get(method, "gray"),
-                            alpha=0.15, linewidth=0)
+            ax.fill_between(spread.index, spread["min"], spread["max"], color=color, alpha=0.15, linewidth=0)
     ax.set_xlabel("epoch")
     ax.set_ylabel(_CURVE_LABELS.get(metric, metric))
     ax.set_title(title or f"{_CURVE_LABELS.get(metric, metric)} per epoch")
