@@ -75,11 +75,14 @@ def plan_run(
 def _base(family: str, options: dict[str, Any], train_ds: Dataset) -> NetSpec:
     """The family's base with the data's defaults: its classes (for the task the options choose), its size,
     and for paired image + report data its vocabulary size and report length."""
-    options = {"input_size": tuple(train_ds.input_size), **options}
+    given = dict(options)
+    options = {"input_size": tuple(train_ds.input_size), "classes": train_ds.num_classes, **options}
+    base = base_spec(family, **options)
     if hasattr(train_ds, "vocab_size"):
+        if base.option("vocab_size") is None:
+            raise ScalerError(f"{getattr(train_ds, 'name', 'the data')} pairs images with reports but the {family} "
+                              f"network reads no reports; valid: a family with a text branch (--model multimodal)")
         options = {"vocab_size": train_ds.vocab_size, "max_tokens": train_ds.max_tokens, **options}
-    if "classes" in options:
-        return base_spec(family, **options)
-    base = base_spec(family, classes=train_ds.num_classes, **options)
-    classes = task_of(base).num_classes(train_ds)  # a segmentation head counts the mask classes
-    return base if classes == base.classes else base_spec(family, classes=classes, **options)
+    if "classes" not in given:
+        options["classes"] = task_of(base).num_classes(train_ds)  # a segmentation head counts the mask classes
+    return base_spec(family, **options)

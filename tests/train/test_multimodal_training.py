@@ -155,6 +155,9 @@ def test_cli_trains_and_evaluates_both_heads(capsys, tmp_path):
     assert as_json["task"] == "segmentation" and len(as_json["iou_per_class"]) == 5
     refused = run_cli(capsys, "train", *common[:-2], "--no-progress", "--out", tmp_path / "aug")
     assert refused.returncode == 2 and "augmentation is not offered" in refused.stderr
+    image_only = run_cli(capsys, "train", "--data", "shape_reports", "--no-augment", "--out", tmp_path / "unet")
+    assert image_only.returncode == 2 and "the unet network reads no reports" in image_only.stderr
+    assert not (tmp_path / "unet").exists()
 
 
 def test_report_picks_the_metric_by_task(classification_run, segmentation_run, tmp_path):
