@@ -16,6 +16,7 @@ import pandas as pd
 from scaler.report._pareto import pareto_front
 from scaler.report._records import METHOD_ORDER
 from scaler.stats import estimate
+from scaler.train import CLASSIFICATION, SEGMENTATION
 from scaler.vocabulary import RECORD_STATUSES
 
 __all__ = [
@@ -34,7 +35,7 @@ AXES = {
 ACCURACY = {"miou": "mIoU (%)", "pa": "Pixel accuracy (%)", "mpa": "Mean class accuracy (%)",
             "accuracy": "Accuracy (%)", "macro_recall": "Macro recall (%)", "macro_f1": "Macro F1 (%)"}
 #: The accuracies a report plots per task (the first ranks the summary): scaler.train.task_of names the task.
-TASK_ACCURACIES = {"segmentation": ("miou", "pa"), "classification": ("accuracy", "macro_f1")}
+TASK_ACCURACIES = {SEGMENTATION.name: ("miou", "pa"), CLASSIFICATION.name: ("accuracy", "macro_f1")}
 #: Per-epoch history keys drawn as curves (the paper's figures 4-6: losses and accuracy).
 CURVE_METRICS = ("train_loss", "val_loss", "pa", "miou")
 #: One colour per method, in METHOD_ORDER (the baseline black, a run that does not say its method grey).

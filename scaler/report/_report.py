@@ -13,6 +13,7 @@ from scaler.report._plots import ACCURACY, TASK_ACCURACIES, plot_all
 from scaler.report._records import collect
 from scaler.report._summary import Summary, summarize
 from scaler.report._tables import paper_table, table_title, write_table
+from scaler.train import CLASSIFICATION, SEGMENTATION
 
 __all__ = ["Report", "report", "write_report"]
 
@@ -42,8 +43,8 @@ def write_report(records: pd.DataFrame, out: str | Path, accuracy: str | None = 
 
 def _task_accuracies(records: pd.DataFrame) -> tuple[str, ...]:
     """The accuracies of the records' task: classification's when every run classifies, else segmentation's."""
-    tasks = set(records["task"]) if "task" in records and len(records) else {"segmentation"}
-    return TASK_ACCURACIES["classification" if tasks == {"classification"} else "segmentation"]
+    tasks = set(records["task"]) if "task" in records and len(records) else {SEGMENTATION.name}
+    return TASK_ACCURACIES[CLASSIFICATION.name if tasks == {CLASSIFICATION.name} else SEGMENTATION.name]
 
 
 def _write_report(records: pd.DataFrame, out: Path, accuracy: str | None) -> Report:

@@ -9,6 +9,7 @@ import pandas as pd
 from scaler.report._records import METHOD_ORDER, SCORES
 from scaler.rules import factors_text
 from scaler.stats import LEVEL, estimate
+from scaler.train import CLASSIFICATION, SEGMENTATION
 from scaler.vocabulary import EVALUATIONS
 
 __all__ = ["TABLE_COLUMNS", "paper_table", "table_markdown", "write_table"]
@@ -50,7 +51,7 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
     for network, group in df.groupby("network", sort=False):
         done = group[group["status"] == "completed"]
         row: dict[str, object] = {"network": network, "method": group["method"].iloc[0],
-                                  "task": group["task"].iloc[0] if "task" in group else "segmentation",
+                                  "task": group["task"].iloc[0] if "task" in group else SEGMENTATION.name,
                                   "status": _status_text(group["status"]), "seeds": len(done), "runs": len(group)}
         for metric in SCORES:
             est = estimate(list(pd.to_numeric(done[metric], errors="coerce").dropna() * 100))
@@ -108,18 +109,18 @@ def table_title(table: pd.DataFrame, evaluation: str = "best") -> str:
 #: The accuracy columns of the Markdown table per task: (score, header) as mean ± std, then the score whose
 #: interval is shown (the task's headline: mIoU, or accuracy as in the multimodal paper's Table I).
 MARKDOWN_SCORES = {
-    "segmentation": ((("pa", "Pixel accuracy (%)"), ("miou", "mIoU (%)")), ("miou", "mIoU")),
-    "classification": ((("accuracy", "Accuracy (%)"), ("macro_recall", "Macro recall (%)"),
+    SEGMENTATION.name: ((("pa", "Pixel accuracy (%)"), ("miou", "mIoU (%)")), ("miou", "mIoU")),
+    CLASSIFICATION.name: ((("accuracy", "Accuracy (%)"), ("macro_recall", "Macro recall (%)"),
                         ("macro_f1", "Macro F1 (%)")), ("accuracy", "Accuracy")),
 }
 
 
 def _score_columns(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
     """(score, header, interval?) of the tasks in the table: segmentation's, classification's or both."""
-    present = set(table["task"]) if "task" in table else {"segmentation"}
+    present = set(table["task"]) if "task" in table else {SEGMENTATION.name}
     columns = []
     for task, (scores, (headline, name)) in MARKDOWN_SCORES.items():
-        if task in present or (task == "segmentation" and not present & set(MARKDOWN_SCORES)):
+        if task in present or (task == SEGMENTATION.name and not present & set(MARKDOWN_SCORES)):
             columns += [(score, header, False) for score, header in scores]
             columns.append((headline, f"{name} {LEVEL:.0%} CI", True))
     return columns

@@ -12,7 +12,7 @@ from scaler.errors import DataError, ScalerError
 from scaler.losses import inverse_frequency_weights
 from scaler.spec import NetSpec
 from scaler.train._config import TrainConfig
-from scaler.train._task import SEGMENTATION, Task, task_of
+from scaler.train._task import CLASSIFICATION, SEGMENTATION, Task, task_of
 
 __all__ = ["EpochSampler", "make_datasets", "check_data", "make_loader", "class_weights", "steps_per_epoch"]
 
@@ -103,7 +103,7 @@ def class_weights(cfg: TrainConfig, train_ds: Any, task: Task = SEGMENTATION) ->
 def _target_counts(ds: Any, task: Task) -> torch.Tensor:
     """int64 [C]: samples per label (classification) or pixels per mask class (segmentation) of paired data."""
     classes = task.num_classes(ds)
-    if task.name == "classification":
+    if task == CLASSIFICATION:
         return torch.bincount(ds.labels, minlength=classes)[:classes]
     values = torch.cat([torch.as_tensor(m).flatten() for m in ds.masks])
     return torch.bincount(values[(values >= 0) & (values < classes)], minlength=classes)

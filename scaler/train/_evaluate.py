@@ -100,7 +100,7 @@ def evaluate_run(
     task = task_of(spec)
     metrics = evaluate(model, loader, run_device, amp, channels_last, task.num_classes(ds), ds.ignore_index,
                        task=task)
-    names = ds.mask_class_names if task.name == "segmentation" and hasattr(ds, "mask_class_names") else \
+    names = ds.mask_class_names if task == SEGMENTATION and hasattr(ds, "mask_class_names") else \
         getattr(ds, "class_names", [])
     return {**metrics, "class_names": list(names), "task": task.name, "split": split, "data": name,
             "checkpoint": checkpoint, "epoch": state.get("epoch")}
