@@ -2,8 +2,8 @@
 
 ONE home for everything that differs between the two: how a batch becomes the model's inputs and
 its target, the class count the data must have, which losses apply, how a confusion matrix becomes
-scores, which keys an epoch record holds, and the key that picks the best epoch (and that pruning
-and early stopping follow). A batch is either an (image, mask) pair (segmentation datasets) or a
+scores, which keys an epoch record holds, and the key that picks the best epoch (best.pt and early
+stopping follow it; scaler.study's objective and pruner still read mIoU only). A batch is either an (image, mask) pair (segmentation datasets) or a
 dict (paired image + report datasets, scaler.data PairedDataset: "image", "tokens", "label",
 "mask"); a dict batch calls `model(image, tokens)`. channels_last applies to the image only.
 """
