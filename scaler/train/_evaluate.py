@@ -1,4 +1,4 @@
-"""Validation: PA, MPA, mIoU and per-class IoU of a model over a loader, and of a saved run's checkpoint."""
+"""Validation of a model over a loader, and of a saved run's checkpoint: its task's scores (scaler.train._task)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,33 +15,33 @@ from scaler.metrics import ConfusionMatrix
 from scaler.train._data import check_data
 from scaler.train._hardware import autocast, resolve_amp, resolve_channels_last, select_device
 from scaler.train._rundir import CHECKPOINTS, RunDir
+from scaler.train._task import SEGMENTATION, Task, task_of
 
 __all__ = ["evaluate", "evaluate_run", "CHECKPOINTS"]
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: str, channels_last: bool,
-             num_classes: int, ignore_index: int, loss_fn: nn.Module | None = None) -> dict[str, Any]:
-    """PA, MPA, mIoU, per-class IoU (and the mean loss when `loss_fn` is given) over a loader."""
+             num_classes: int, ignore_index: int, loss_fn: nn.Module | None = None,
+             task: Task = SEGMENTATION) -> dict[str, Any]:
+    """The task's scores (segmentation: PA, MPA, mIoU, per-class IoU) and the mean loss when `loss_fn` is
+    given, over a loader."""
     was_training = model.training
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index, device)
     loss_sum = torch.zeros((), device=device)
     items = 0
-    for images, masks in loader:
-        images = images.to(device, non_blocking=True)
-        masks = masks.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+    for batch in loader:
+        inputs, masks = task.inputs(batch, device, channels_last)
         with autocast(device, amp):
-            logits = model(images)
+            logits = model(*inputs)
         logits = logits.float()
         if loss_fn is not None:
             loss_sum += loss_fn(logits, masks) * masks.shape[0]  # stays on the device: no sync per batch
         items += masks.shape[0]
         matrix.update(logits, masks)
     model.train(was_training)
-    metrics = matrix.compute()
+    metrics = task.scores(matrix)
     if loss_fn is not None:
         metrics["loss"] = float(loss_sum) / max(1, items)
     return metrics
@@ -80,7 +80,8 @@ def evaluate_run(
         batch_size: None: the run's.
 
     Returns:
-        {"pa", "mpa", "miou", "iou_per_class", "class_names", "split", "data", "checkpoint", "epoch"}.
+        The task's scores (segmentation: "pa", "mpa", "miou", "iou_per_class"; classification: "accuracy",
+        macro and per-class recall, precision, F1), "class_names", "task", "split", "data", "checkpoint", "epoch".
     """
     run = RunDir(run_dir)
     run.checkpoint_file(checkpoint)  # a bad name fails before anything is read
@@ -104,6 +105,10 @@ def evaluate_run(
         raise ScalerError(f"checkpoint {run.checkpoint_file(checkpoint)} does not fit {run.spec_file} "
                           f"({str(exc).strip().splitlines()[0][:200]}); valid: the checkpoint trained with that spec") from None
     loader = DataLoader(ds, batch_size=batch_size or cfg.batch_size, shuffle=False)
-    metrics = evaluate(model, loader, run_device, amp, channels_last, ds.num_classes, ds.ignore_index)
-    return {**metrics, "class_names": list(getattr(ds, "class_names", [])), "split": split, "data": name,
+    task = task_of(spec)
+    metrics = evaluate(model, loader, run_device, amp, channels_last, task.num_classes(ds), ds.ignore_index,
+                       task=task)
+    names = ds.mask_class_names if task == SEGMENTATION and hasattr(ds, "mask_class_names") else \
+        getattr(ds, "class_names", [])
+    return {**metrics, "class_names": list(names), "task": task.name, "split": split, "data": name,
             "checkpoint": checkpoint, "epoch": state.get("epoch")}

@@ -149,17 +149,21 @@ def make_step(spec: NetSpec, device: torch.device, mode: str = "train", batch: i
     """One step of `spec` on random data as a function: a training step (AdamW, CE) or an inference forward."""
     torch.manual_seed(seed)
     model = build(spec).to(device)
-    images = torch.randn(batch, spec.in_channels, *spec.input_size, device=device)
-    masks = torch.randint(0, spec.classes, (batch, *spec.input_size), device=device)
+    make = getattr(model, "example_inputs", None)  # a multimodal net takes an image AND a report
+    inputs = list(make(batch) if callable(make) else (torch.randn(batch, spec.in_channels, *spec.input_size,
+                                                                  device=device),))
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
+        inputs[0] = inputs[0].contiguous(memory_format=torch.channels_last)  # the image only
+    with torch.no_grad():
+        shape = model(*inputs).shape  # N x C x H x W (segmentation) or N x C (classification)
+    masks = torch.randint(0, spec.classes, (shape[0], *shape[2:]), device=device)
     if mode == "infer":
         model.eval()
 
         def infer() -> object:
             with torch.inference_mode(), autocast(device, amp):
-                return model(images)
+                return model(*inputs)
         return infer
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -168,7 +172,7 @@ def make_step(spec: NetSpec, device: torch.device, mode: str = "train", batch: i
 
     def train_step() -> object:
         with autocast(device, amp):
-            logits = model(images)
+            logits = model(*inputs)
         loss = loss_fn(logits.float(), masks)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
