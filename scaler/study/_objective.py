@@ -6,6 +6,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -173,6 +174,10 @@ class StudyObjective:
             if source.state != TrialState.RUNNING:
                 break
             time.sleep(REUSE_POLL_S)
+            if self.claim is not None:  # its worker may have died: fail it (and queue its retry) as a claim does
+                with self.claim.held(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(trial.study)
         attrs = {k: source.user_attrs.get(k) for k in REUSED_ATTRS if k in source.user_attrs}
         if source.state == TrialState.COMPLETE and source.values is not None:
             self._record(trial, {**attrs, "status": "completed", "reused_from": source.number})
