@@ -79,7 +79,9 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
     table["params_ratio"] = table["params_m"] / base.min() if len(base) else math.nan
     table["_order"] = table["method"].map({r: i for i, r in enumerate(METHOD_ORDER)})
     table = table.sort_values(["_order", "params_m", "network"], kind="stable").drop(columns="_order")
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    table.attrs["timing"] = df.attrs.get("timing", "")  # the conditions of the isolated times, said with them
+    return table
 
 
 def _pm(mean: float, std: float, digits: int = 2) -> str:
@@ -132,8 +134,9 @@ def _rate(row, column: str) -> str:
 def table_markdown(table: pd.DataFrame, evaluation: str = "best", timing: str = "") -> str:
     """The table in the paper's format as Markdown, with a title saying what the accuracies are and notes.
 
-    `timing` states the conditions of the isolated times (scaler.report._timing.Timings.conditions).
+    `timing` states the conditions of the isolated times (Timings.conditions; default: the table's own).
     """
+    timing = timing or table.attrs.get("timing", "")
     header = ["Network", "Pixel accuracy (%)", "mIoU (%)", f"mIoU {LEVEL:.0%} CI", "Params (M)", "GMACs", "GFLOPs",
               "Train ms/step (p10–p90)", "Train img/s", "Infer ms/batch (p10–p90)", "Infer img/s", CONTENDED_LABEL,
               "Status"]
