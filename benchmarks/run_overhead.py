@@ -6,9 +6,9 @@ Target (issue 14): `scaler train` whole-run wall time <= 1.05x the plain loop (C
 
 Both are run as fresh processes (python start-up and imports included), alternately, with the same
 OMP_NUM_THREADS and torch threads. The plain loop uses the same CamVid datasets (`make_datasets`, so the
-same decoding and augmentation) and validates once per epoch (a confusion matrix, mIoU) as the trainer
-does; it writes no checkpoints or history. `--profile` then runs the trainer once under cProfile and
-prints where its time goes outside the training step.
+same decoding and augmentation) and the same glibc malloc tuning, and validates once per epoch (a confusion
+matrix, mIoU) as the trainer does; it writes no checkpoints or history. `--profile` then runs the trainer
+once under cProfile and prints where its time goes outside the training step.
 """
 from __future__ import annotations
 
@@ -41,9 +41,10 @@ def plain_loop(epochs: int, threads: int) -> None:
     from torch import nn
 
     from scaler.families import base_spec, build
-    from scaler.train import TrainConfig
+    from scaler.train import TrainConfig, tune_malloc
     from scaler.train._data import make_datasets
 
+    tune_malloc()  # the trainer's default (TrainConfig.tune_malloc): the same allocator for both
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     cfg = TrainConfig(data="camvid", data_root=CAMVID, batch_size=BATCH, epochs=epochs)

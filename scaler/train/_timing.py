@@ -107,7 +107,7 @@ def peak_memory(device: torch.device) -> int | None:
 
 
 def resolve_clock(clock: str, device: torch.device, threads: int) -> str:
-    """"wall" or "cpu" (see scaler.vocabulary.CLOCKS); "cpu" where it does not measure a step's time is a ConfigError."""
+    """"wall" or "cpu" (scaler.vocabulary.CLOCKS); "cpu" where it does not measure a step's time: ConfigError."""
     if clock not in CLOCKS:
         raise ConfigError(f"unknown clock {clock!r}; valid: {choices_text(CLOCKS)}")
     single_cpu = device.type == "cpu" and threads == 1
@@ -245,7 +245,8 @@ def auto_precision(spec: NetSpec, device: torch.device, amp: str = "auto", chann
         threads: torch CPU threads for the timing (default: torch's current number).
         measure: the timing function (default `time_interleaved`, short); tests pass a fake.
         use_cache: read and write the cached choice.
-        clock: see scaler.vocabulary.CLOCKS ("auto": CPU time on CPU with one thread, where other load does not distort it).
+        clock: scaler.vocabulary.CLOCKS ("auto": CPU time on CPU with one thread, which other load does not
+            inflate; wall time otherwise).
     """
     candidates = precision_candidates(device, amp, channels_last)
     if len(candidates) == 1:
