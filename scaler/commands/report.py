@@ -21,7 +21,8 @@ def _saved_runs_text(out: Path) -> str:
 
 
 #: The isolated timing's options, shared by report, reproduce and sweep (scaler.report._timing).
-_TIME_DEVICE = typer.Option("auto", "--time-device", help="Device of the isolated timing: auto, cpu, cuda, cuda:N, mps.")
+_TIME_DEVICE = typer.Option("auto", "--time-device",
+                            help="Device of the isolated timing: auto, cpu, cuda, cuda:N, mps.")
 _TIME_THREADS = typer.Option(None, "--time-threads", help="torch CPU threads while timing (default: torch's; 1 on a "
                                                           "shared CPU times by CPU clock, which other load does not "
                                                           "inflate).")

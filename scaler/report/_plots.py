@@ -19,7 +19,8 @@ from scaler.stats import estimate
 from scaler.vocabulary import RECORD_STATUSES
 
 __all__ = [
-    "AXES", "TIMED_AXES", "ACCURACY", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame", "draw_tradeoff",
+    "AXES", "TIMED_AXES", "ACCURACY", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame",
+    "draw_tradeoff",
     "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
 ]
 

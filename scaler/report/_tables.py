@@ -120,7 +120,8 @@ def _timed(row, column: str, digits: int = 1) -> str:
     value = getattr(row, column)
     if not math.isfinite(value):
         return NOT_TIMED if row.seeds > 0 else "—"
-    return f"{value:.{digits}f} ({_num(getattr(row, f'{column}_p10'), digits)}–{_num(getattr(row, f'{column}_p90'), digits)})"
+    low, high = _num(getattr(row, f"{column}_p10"), digits), _num(getattr(row, f"{column}_p90"), digits)
+    return f"{value:.{digits}f} ({low}–{high})"
 
 
 def _rate(row, column: str) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from scaler.bench import BenchResult, BenchSettings, bench
+from scaler.errors import ScalerError
 from scaler.spec import NetSpec
 
 __all__ = ["TIMING_MODES", "TIMING_COLUMNS", "NOT_TIMED", "Timings", "time_networks", "time_records",
@@ -60,11 +61,12 @@ class Timings:
         if not first:
             return f"No isolated timing: {self.missing or 'no completed network'}."
         r = first[0]
+        failed = f" Not timed: {self.missing}." if self.missing else ""
         batches = sorted({x.batch for x in first})
         return (f"ms: isolated (scaler bench), median of interleaved rounds with p10–p90, at batch "
                 f"{'/'.join(map(str, batches))}; train = forward, loss, backward, AdamW step; infer = a forward "
                 f"in inference mode; {r.device_name}, {r.dtype} {r.layout}, {r.threads} thread(s), {r.clock} clock, "
-                f"torch {r.torch_version}. img/s = batch × 1000 / median ms.")
+                f"torch {r.torch_version}. img/s = batch × 1000 / median ms.{failed}")
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready record (a manifest's "timing")."""
@@ -114,15 +116,21 @@ def time_records(records: pd.DataFrame, settings: BenchSettings = BenchSettings(
     """Time every network of the tidy record with a completed run (see the module docstring).
 
     Each network is timed at its runs' training batch (`batch` overrides; settings.batch where the record
-    does not say); networks of one batch are interleaved together.
+    does not say); networks of one batch are interleaved together. A batch whose timing fails (out of memory,
+    say) leaves its networks not timed, with the reason in `missing`.
     """
     groups: dict[int, list[NetSpec]] = {}
     for spec, trained_batch in _completed_specs(records).values():
         groups.setdefault(batch or trained_batch or settings.batch, []).append(spec)
     results: dict[str, dict[str, BenchResult]] = {}
+    failed = ""
     for group_batch, specs in sorted(groups.items()):
-        results.update(time_networks(specs, group_batch, settings, use_cache=use_cache, measure=measure).results)
-    return Timings(results, "" if results else "no completed network to time")
+        try:
+            results.update(time_networks(specs, group_batch, settings, use_cache=use_cache, measure=measure).results)
+        except (RuntimeError, MemoryError, ScalerError) as exc:  # e.g. out of memory at this batch: the trained
+            # runs and the report must not be lost to it; the networks of this batch are reported as not timed
+            failed = f"timing at batch {group_batch} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return Timings(results, failed or ("" if results else "no completed network to time"))
 
 
 def apply_timings(records: pd.DataFrame, timings: Timings | None) -> pd.DataFrame:

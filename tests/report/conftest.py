@@ -1,6 +1,7 @@
 """Fixtures of the report tests: a filled SQLite study and its tidy record."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,6 @@ class ModeTimer(FakeTimer):
     """FakeTimer whose inference step costs a quarter of its training step (the mode is in the cache key)."""
 
     def __call__(self, steps, threads):
-        import json
-
         out = super().__call__(steps, threads)
         return {k: [v * (1.0 if json.loads(k)["mode"] == "train" else 0.25) for v in values]
                 for k, values in out.items()}

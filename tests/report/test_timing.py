@@ -112,3 +112,16 @@ def test_the_ms_plot_frame_carries_the_conditions(records) -> None:
     frame = tradeoff_frame(records, "ms_per_step")
     assert not frame.attrs["not_timed"] and "isolated" in frame.attrs["timing"]
     assert "isolated" in frame.attrs["x_label"]
+
+
+def test_a_failed_timing_loses_nothing_and_says_why(untimed, tmp_path) -> None:
+    def out_of_memory(steps, threads):
+        raise RuntimeError("out of memory: tried to allocate 9 GiB\nmore detail")
+
+    records = timed_records(untimed, measure=out_of_memory)
+    assert records["step_ms"].isna().all()
+    assert records.attrs["timing"] == ("No isolated timing: timing at batch 4 failed: RuntimeError: out of memory: "
+                                       "tried to allocate 9 GiB.")
+    rep = write_report(records, tmp_path / "rep")
+    assert rep.table["miou_mean"].notna().any()
+    assert "timing at batch 4 failed" in (tmp_path / "rep" / "table.md").read_text()
