@@ -61,7 +61,8 @@ def report(
                                    f"{'; '.join(f'{k} = {v}' for k, v in EVALUATIONS.items())}."),
     time: bool = typer.Option(True, "--time/--no-time", help="Time every completed network in isolation (train "
                               "step and inference, interleaved, cached) unless the source stores timings of them "
-                              "all; --no-time: stored timings only, the others say 'not timed'."),
+                              "all and no --time-* option asks for others; --no-time: stored timings only, the "
+                              "others say 'not timed'."),
     time_batch: Optional[int] = typer.Option(None, "--time-batch", help="Batch of the isolated timing (default: "
                                                                         "each network's training batch)."),
     time_device: str = _TIME_DEVICE,

@@ -20,8 +20,7 @@ from scaler.vocabulary import RECORD_STATUSES
 
 __all__ = [
     "AXES", "TIMED_AXES", "ACCURACY", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame",
-    "draw_tradeoff",
-    "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
+    "draw_tradeoff", "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
 ]
 
 #: Cost axes: name -> (record column, axis label). FLOPs and MACs are labelled as such, never mixed.

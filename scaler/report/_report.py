@@ -84,7 +84,8 @@ def report(source: str | Path | Sequence[str | Path], out: str | Path, study_nam
         evaluation: which accuracy of each run: "best" validation epoch (default), "final" epoch, or "test"
             (the val-selected checkpoint on the test split); see scaler.vocabulary.EVALUATIONS.
         time: time every completed network in isolation (scaler.report._timing) unless the source stores
-            timings of them all; False: use stored timings only, and say "not timed" where there are none.
+            timings of them all and no other batch or settings are given; False: use stored timings only, and
+            say "not timed" where there are none.
         bench_settings: device, threads, precision, rounds and clock of that timing (mode and batch are set).
         time_batch: the batch to time at (default: each network's training batch).
 

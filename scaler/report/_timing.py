@@ -160,10 +160,12 @@ def apply_timings(records: pd.DataFrame, timings: Timings | None) -> pd.DataFram
 def timed_records(records: pd.DataFrame, time: bool = True, settings: BenchSettings = BenchSettings(), *,
                   batch: int | None = None, use_cache: bool = True, measure: Callable | None = None) -> pd.DataFrame:
     """The record with isolated timings: those its source stored (a reproduce/sweep manifest) when they cover
-    every completed network, else (`time`) measured now; without either the columns stay NaN and say why."""
+    every completed network and no other batch or settings are asked for, else (`time`) measured now; without
+    either the columns stay NaN and say why."""
     stored = records.attrs.get("stored_timings")
     wanted = list(_completed_specs(records))
-    if stored is not None and stored.covers(wanted) and batch is None:
+    asked = batch is not None or settings != BenchSettings()
+    if stored is not None and stored.covers(wanted) and not (time and asked):
         return apply_timings(records, stored)
     if time:
         return apply_timings(records, time_records(records, settings, batch=batch, use_cache=use_cache,

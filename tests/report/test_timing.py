@@ -7,8 +7,9 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 
-from scaler.bench import TIMM_COLUMNS
+from scaler.bench import TIMM_COLUMNS, BenchSettings
 from scaler.report import (
     MANIFEST, NOT_TIMED, Timings, paper_table, records_from_reproduce, summarize, table_markdown, timed_records,
     tradeoff_frame, write_report,
@@ -104,6 +105,12 @@ def test_a_manifest_timing_is_reused_and_an_old_folder_is_not_timed(tmp_path, fa
     folder = records_from_reproduce(_folder(tmp_path / "new", stored.as_dict()))
     reused = timed_records(folder, time=False)  # the manifest's timing, even with --no-time
     assert fake_timing == [] and reused["step_ms"].tolist() == fresh["step_ms"].tolist()
+    assert timed_records(folder)["step_ms"].tolist() == fresh["step_ms"].tolist() and fake_timing == []
+    # Other timing settings asked for: measured again with them (one thread more than the default), not the
+    # manifest's.
+    other = BenchSettings(threads=torch.get_num_threads() + 1)
+    assert (timed_records(folder, settings=other)["step_ms"].notna()).sum() == 2
+    assert len(fake_timing) == 4
     summary = summarize(paper_table(reused), reused, timing=reused.attrs["timing"])
     assert "isolated (scaler bench)" in summary.to_markdown()
 
