@@ -20,11 +20,31 @@ def _saved_runs_text(out: Path) -> str:
     return f"{runs} holds {count} run folder(s) with records (finished runs are skipped, the stopped one resumes)"
 
 
+#: The isolated timing's options, shared by report, reproduce and sweep (scaler.report._timing).
+_TIME_DEVICE = typer.Option("auto", "--time-device",
+                            help="Device of the isolated timing: auto, cpu, cuda, cuda:N, mps.")
+_TIME_THREADS = typer.Option(None, "--time-threads", help="torch CPU threads while timing (default: torch's; 1 on a "
+                                                          "shared CPU times by CPU clock, which other load does not "
+                                                          "inflate).")
+_TIME_AMP = typer.Option("off", "--time-amp", help="Precision of the isolated timing: off (fp32), bf16, fp16 (CUDA).")
+_TIME_LAYOUT = typer.Option(False, "--time-channels-last/--time-contiguous", help="Memory layout while timing.")
+
+
+def _bench_settings(device: str, threads: Optional[int], amp: str, channels_last: bool):
+    """The BenchSettings of the isolated timing phase (checked: a device that is not here is one line, exit 2)."""
+    from scaler.bench import BenchSettings
+
+    settings = BenchSettings(device=device, threads=threads, amp=amp, channels_last=channels_last)
+    settings.resolved()
+    return settings
+
+
 def _print_outcome(rep, out: Path) -> None:
     """Print the table, the summary's answer and where the files are."""
     from scaler.report import table_markdown
 
-    typer.echo(table_markdown(rep.table, rep.records.attrs.get("evaluation", "best")).rstrip())
+    typer.echo(table_markdown(rep.table, rep.records.attrs.get("evaluation", "best"),
+                              rep.records.attrs.get("timing", "")).rstrip())
     typer.echo("")
     for line in rep.summary.headlines():
         typer.echo(f"- {line}")
@@ -41,14 +61,25 @@ def report(
                                                       "every run is a classification run."),
     evaluation: str = typer.Option("best", "--eval", help=f"Which accuracy of each run: "
                                    f"{'; '.join(f'{k} = {v}' for k, v in EVALUATIONS.items())}."),
+    time: bool = typer.Option(True, "--time/--no-time", help="Time every completed network in isolation (train "
+                              "step and inference, interleaved, cached) unless the source stores timings of them "
+                              "all and no --time-* option asks for others; --no-time: stored timings only, the "
+                              "others say 'not timed'."),
+    time_batch: Optional[int] = typer.Option(None, "--time-batch", help="Batch of the isolated timing (default: "
+                                                                        "each network's training batch)."),
+    time_device: str = _TIME_DEVICE,
+    time_threads: Optional[int] = _TIME_THREADS,
+    time_amp: str = _TIME_AMP,
+    time_channels_last: bool = _TIME_LAYOUT,
 ) -> None:
     """Tables, Pareto fronts, trade-off plots and a summary of a study or of training runs."""
     from scaler.io import prepare_out_dir
     from scaler.report import report as make_report
 
     prepare_out_dir(out, "--out")
+    settings = _bench_settings(time_device, time_threads, time_amp, time_channels_last)
     rep = make_report(source if len(source) > 1 else source[0], out, study_name=study_name, accuracy=accuracy,
-                      evaluation=evaluation)
+                      evaluation=evaluation, time=time, bench_settings=settings, time_batch=time_batch)
     typer.echo(f"{rep.records.attrs.get('source')}: {len(rep.records)} runs, {len(rep.table)} networks")
     _print_outcome(rep, out)
 
@@ -76,13 +107,19 @@ def reproduce(
                                                     "e.g. amp=off."),
     network: List[str] = typer.Option([], help="Train only these of Baseline, D, W, R, WDR, AWDR (repeatable)."),
     progress: bool = typer.Option(False, help="Show each run's per-epoch progress."),
+    time_device: str = _TIME_DEVICE,
+    time_threads: Optional[int] = _TIME_THREADS,
+    time_amp: str = _TIME_AMP,
+    time_channels_last: bool = _TIME_LAYOUT,
 ) -> None:
-    """Train the paper's six networks (Baseline, D, W, R, WDR, AWDR) x seeds, then report them; resumable."""
+    """Train the paper's six networks (Baseline, D, W, R, WDR, AWDR) x seeds, time them in isolation, then report
+    them; resumable."""
     from scaler.parsing import parse_assignments, parse_size
     from scaler.io import prepare_out_dir
     from scaler.report import reproduce as run_reproduce
 
     prepare_out_dir(out, "--out")
+    settings = _bench_settings(time_device, time_threads, time_amp, time_channels_last)
     options = parse_assignments(train_option, "train option")
     if max_steps_per_epoch is not None:
         options["max_steps_per_epoch"] = max_steps_per_epoch
@@ -92,7 +129,7 @@ def reproduce(
                             input_size=parse_size(input) if input else None, budget=budget, solve=solve,
                             depth_policy=depth_rounding, batch_size=batch_size, lr=lr, train_options=options,
                             networks=network or None, progress=progress, log=typer.echo, tolerance=tolerance,
-                            ratio=ratio)
+                            ratio=ratio, bench_settings=settings)
     typer.echo((out / "networks.md").read_text().rstrip())
     typer.echo("")
     _print_outcome(rep, out)
@@ -118,6 +155,10 @@ def sweep(
                                                                  "measured."),
     evaluation: str = typer.Option("best", "--eval", help=f"Which accuracy of each run: {choices_text(list(EVALUATIONS))}."),
     progress: bool = typer.Option(False, help="Show each run's per-epoch progress."),
+    time_device: str = _TIME_DEVICE,
+    time_threads: Optional[int] = _TIME_THREADS,
+    time_amp: str = _TIME_AMP,
+    time_channels_last: bool = _TIME_LAYOUT,
 ) -> None:
     """Scaling curves: each method solved into a ladder of budgets, trained, a power law fitted per method, and the
     best method PREDICTED at a budget beyond the ladder (--check trains it: predicted vs measured); resumable."""
@@ -127,6 +168,7 @@ def sweep(
     from scaler.scaling import ScalingOptions
 
     prepare_out_dir(out, "--out")
+    settings = _bench_settings(time_device, time_threads, time_amp, time_channels_last)
     base_options = parse_assignments(option, "option")
     if base_width is not None:
         base_options["width"] = base_width
@@ -138,7 +180,8 @@ def sweep(
         _, result = run_sweep(data, out, ladder=ladder, target=target, check=check, progress=progress, log=typer.echo,
                               evaluation=evaluation, methods=[m.strip() for m in methods.split(",") if m.strip()],
                               data_root=data_root, seeds=seeds, family=model, base_options=base_options,
-                              scaling=scaling, train_settings=parse_assignments(train_option, "train option"))
+                              scaling=scaling, train_settings=parse_assignments(train_option, "train option"),
+                              bench_settings=settings)
     typer.echo((out / "sweep.md").read_text().rstrip())
     typer.echo(f"wrote the sweep report to {out}/ (sweep.md, fits.csv, predictions.csv, plots/sweep.png)")
 

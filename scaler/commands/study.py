@@ -42,7 +42,7 @@ def _trial_line(trial: Any) -> str:
     if best.get("miou") is not None:
         parts.append(f"mIoU {best['miou']:.4f}")
     if attrs.get("ms_per_step") is not None:
-        parts.append(f"{attrs['ms_per_step']:.1f} ms/step")
+        parts.append(f"{attrs['ms_per_step']:.1f} ms/step (contended)")
     if reason:
         parts.append(f"({reason})")
     if trial.duration is not None:
@@ -116,7 +116,9 @@ def status(
         "#": r.number, "state": r.state, "status": r.status, "method": r.method or "",
         "factors": factors_text(r.factors), "params (M)": _fmt(r.params, ".3f", 1e6), "GMACs": _fmt(r.macs, ".3f", 1e9),
         "input": "x".join(map(str, r.input_size)) if isinstance(r.input_size, list) else "",
-        "ms/step": _fmt(r.ms_per_step, ".1f"), "mIoU": _fmt(r.miou, ".4f"), "epochs": _fmt(r.epochs_run, ".0f"),
+        # measured during training, other load included: `scaler report` times the networks in isolation
+        "ms/step (contended)": _fmt(r.ms_per_step, ".1f"), "mIoU": _fmt(r.miou, ".4f"),
+        "epochs": _fmt(r.epochs_run, ".0f"),
         "note": _note(r),
     } for r in frame.itertuples()]
     networks = network_counts(frame) if len(frame) else {}

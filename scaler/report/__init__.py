@@ -5,6 +5,7 @@ paired comparisons, plots, the paper's reproduction and scaling-curve sweeps.
     rep = report("sqlite:///studies/camvid.db", "reports/camvid", study_name="camvid_unet")
     rep.table          # one row per network: mean, std and 95% interval over seeds, every status kept
     rep.summary.best   # which method buys the most accuracy per M params / GFLOP / ms (where established)
+    rep.table["step_ms"], rep.table["infer_ms"]   # isolated times (scaler bench), never the contended ones
     rep.frames["miou_vs_params"]   # what the plot draws, with `on_front`
 """
 from __future__ import annotations
@@ -28,7 +29,12 @@ from scaler.report._sweep import (
     SweepPlan, SweepPoint, SweepResult, fit_sweep, parse_ladder, plan_sweep, run_sweep, sweep, sweep_frame,
     sweep_points,
 )
-from scaler.report._tables import TABLE_COLUMNS, paper_table, table_markdown, write_table
+from scaler.report._tables import (
+    CONTENDED_LABEL, TABLE_COLUMNS, paper_table, table_markdown, write_benchmark_csvs, write_table,
+)
+from scaler.report._timing import (
+    NOT_TIMED, TIMING_COLUMNS, TIMING_MODES, Timings, apply_timings, time_networks, time_records, timed_records,
+)
 
 __all__ = [
     "ACCURACY", "AXES", "COLUMNS", "CURVE_METRICS", "MANIFEST", "PAPER_FACTORS", "PAPER_NAMES", "PAPER_NETWORKS",
@@ -38,5 +44,7 @@ __all__ = [
     "hypervolume_curve", "study_hypervolume", "paper_table", "pareto_front", "parse_ladder",
     "plan_reproduce", "plan_sweep", "plot_all", "records_from_reproduce", "records_from_runs", "records_from_study",
     "report", "reproduce", "reproduce_networks", "run_reproduce", "run_sweep", "summarize", "sweep", "sweep_frame",
-    "sweep_points", "table_markdown", "tradeoff_frame", "write_report", "write_table",
+    "sweep_points", "table_markdown", "tradeoff_frame", "write_report", "write_table", "CONTENDED_LABEL",
+    "write_benchmark_csvs", "NOT_TIMED", "TIMING_COLUMNS", "TIMING_MODES", "Timings", "apply_timings",
+    "time_networks", "time_records", "timed_records",
 ]

@@ -20,7 +20,8 @@ from scaler.train import CLASSIFICATION, SEGMENTATION
 from scaler.vocabulary import RECORD_STATUSES
 
 __all__ = [
-    "AXES", "ACCURACY", "TASK_ACCURACIES", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame",
+    "AXES", "TIMED_AXES", "ACCURACY", "TASK_ACCURACIES", "CURVE_METRICS", "tradeoff_frame", "bubble_frame",
+    "curves_frame",
     "draw_tradeoff", "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
 ]
 
@@ -29,8 +30,11 @@ AXES = {
     "params": ("params_m", "Params (M)"),
     "gmacs": ("gmacs", "GMACs per image"),
     "gflops": ("gflops", "GFLOPs per image (= 2 x MACs)"),
-    "ms_per_step": ("ms_per_step", "ms per training step"),
+    "ms_per_step": ("step_ms", "ms per training step (isolated)"),
+    "infer_ms": ("infer_ms", "ms per inference batch (isolated)"),
 }
+#: Axes measured rather than counted: a network may not have been timed in isolation.
+TIMED_AXES = ("ms_per_step", "infer_ms")
 #: Accuracy axes: record column (a fraction) -> label of the percent shown.
 ACCURACY = {"miou": "mIoU (%)", "pa": "Pixel accuracy (%)", "mpa": "Mean class accuracy (%)",
             "accuracy": "Accuracy (%)", "macro_recall": "Macro recall (%)", "macro_f1": "Macro F1 (%)"}
@@ -85,7 +89,8 @@ def tradeoff_frame(df: pd.DataFrame, x: str, y: str = "miou") -> pd.DataFrame:
 
     Args:
         df: the tidy record from `collect`.
-        x: a cost axis, one of AXES (params, gmacs, gflops, ms_per_step).
+        x: a cost axis, one of AXES (params, gmacs, gflops, ms_per_step, infer_ms); the ms axes are the
+            isolated times (scaler.report._timing), NaN for a network not timed.
         y: an accuracy, one of ACCURACY (miou, pa, mpa).
     """
     if x not in AXES:
@@ -95,6 +100,10 @@ def tradeoff_frame(df: pd.DataFrame, x: str, y: str = "miou") -> pd.DataFrame:
     _check_columns(df, ["network", "method", "status", "seed", "fail_reason", AXES[x][0], y], "tradeoff_frame")
     frame = _points(df, AXES[x][0], y)
     frame.attrs.update(x=x, y=y, x_label=AXES[x][1], y_label=ACCURACY[y])
+    if x in TIMED_AXES:
+        frame.attrs["timing"] = df.attrs.get("timing", "")
+        done = frame[frame["status"] == "completed"]
+        frame.attrs["not_timed"] = bool(len(done)) and not done["x"].notna().any()
     return frame
 
 
@@ -214,6 +223,8 @@ def _footnote(fig, frame: pd.DataFrame, unplaced: list[str]) -> None:
                                            for r in other.itertuples(index=False))] if len(other) else []
     if unplaced:
         lines.append("no value on this axis, not drawn: " + ", ".join(unplaced))
+    if frame.attrs.get("timing"):  # an ms axis says how it was measured
+        lines.append(frame.attrs["timing"])
     if lines:
         text = "\n".join(textwrap.fill(line, 120) for line in lines)
         fig.text(0.01, -0.02, text, fontsize=6, va="top", ha="left")
@@ -229,6 +240,8 @@ def draw_tradeoff(frame: pd.DataFrame, stem: str | Path, title: str = "", subtit
     ax.set_title(_with_subtitle(title or f"{frame.attrs.get('y_label', 'accuracy')} vs "
                                          f"{frame.attrs.get('x_label', 'cost')}", subtitle))
     ax.grid(alpha=0.3)
+    if frame.attrs.get("not_timed"):  # never a contended number in place of an isolated one
+        ax.text(0.5, 0.5, "not timed in isolation", transform=ax.transAxes, ha="center", va="center", color="0.4")
     _footnote(fig, frame, unplaced)
     return _save(fig, stem)
 
@@ -324,14 +337,14 @@ def plot_all(df: pd.DataFrame, out: str | Path, accuracies: tuple[str, ...] = ("
              ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
     """Build every plot's frame from the record and draw it under OUT/plots/; returns (frames, files).
 
-    Frames (and file stems) are named "{accuracy}_vs_{axis}" for params, gflops and ms_per_step,
+    Frames (and file stems) are named "{accuracy}_vs_{axis}" for params, gflops, ms_per_step and infer_ms,
     "bubble" (the first accuracy vs GFLOPs, size params) and "curves".
     """
     plots = Path(out) / "plots"
     frames: dict[str, pd.DataFrame] = {}
     files: list[Path] = []
     for y in accuracies:
-        for axis in ("params", "gflops", "ms_per_step"):
+        for axis in ("params", "gflops", *TIMED_AXES):
             frames[f"{y}_vs_{axis}"] = frame = tradeoff_frame(df, axis, y)
             files += draw_tradeoff(frame, plots / f"{y}_vs_{axis}", subtitle=subtitle)
     frames["bubble"] = frame = bubble_frame(df, accuracies[0])

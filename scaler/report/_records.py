@@ -21,6 +21,7 @@ import pandas as pd
 
 from scaler.complexity import complexity
 from scaler.errors import ScalerError
+from scaler.report._timing import TIMING_COLUMNS, Timings
 from scaler.spec import NetSpec
 from scaler.study import load_study_config, trial_status
 from scaler.train import SEGMENTATION, load_run, task_of
@@ -41,16 +42,20 @@ MANIFEST = "reproduce.json"
 SWEEP_MANIFEST = "sweep.json"
 
 #: The tidy record's columns. gmacs/gflops/params_m are the same counts in display units (FLOPs = 2 x MACs).
+#: contended_ms (p10, p90): the step time the trainer measured DURING training, with whatever else ran on the
+#: machine in it; the isolated times (scaler.report._timing.TIMING_COLUMNS) are filled by `apply_timings`.
 COLUMNS = (
     "network", "method", "seed", "status", "fail_reason", "task", "pa", "mpa", "miou", "accuracy", "macro_recall",
     "macro_f1", "best_epoch", "epochs_run",
-    "params", "macs", "flops", "activations", "params_m", "gmacs", "gflops", "ms_per_step", "ms_p10",
-    "ms_p90", "input_size", "factors", "spec", "history", "source", "trial", "run_dir",
+    "params", "macs", "flops", "activations", "params_m", "gmacs", "gflops", "contended_ms", "contended_p10",
+    "contended_p90", *[c for columns in TIMING_COLUMNS.values() for c in columns], "timing_batch", "batch_size",
+    "input_size", "factors", "spec", "spec_hash", "history", "source", "trial", "run_dir",
 )
 #: The accuracies a row can hold: segmentation's, then classification's (scaler.train's record keys).
 SCORES = ("pa", "mpa", "miou", "accuracy", "macro_recall", "macro_f1")
 _NUMERIC = (*SCORES, "best_epoch", "epochs_run", "params", "macs", "flops", "activations",
-            "ms_per_step", "ms_p10", "ms_p90")
+            "contended_ms", "contended_p10", "contended_p90", "timing_batch", "batch_size",
+            *[c for columns in TIMING_COLUMNS.values() for c in columns])
 _RUN_NAME = re.compile(r"^(?P<network>.+)-seed(?P<seed>\d+)$")
 
 
@@ -66,7 +71,11 @@ def _number(value: Any) -> float:
 
 
 def _fill_cost(row: dict[str, Any]) -> None:
-    """Fill params/MACs/FLOPs/activations from the spec where the source did not record them."""
+    """Fill params/MACs/FLOPs/activations (and the spec hash) from the spec where the source did not record them."""
+    try:
+        row["spec_hash"] = NetSpec.from_dict(row["spec"]).digest() if row.get("spec") else None
+    except (ValueError, TypeError, KeyError):
+        row["spec_hash"] = None  # a spec this version cannot read: never timed
     if row.get("spec") and any(math.isnan(_number(row.get(k))) for k in ("params", "macs", "activations")):
         try:
             cost = complexity(NetSpec.from_dict(row["spec"]))
@@ -158,7 +167,8 @@ def _label_networks(frame: pd.DataFrame) -> pd.Series:
 
 # -- Optuna studies -----------------------------------------------------------------------------
 
-def _trial_row(trial: Any, objectives: Sequence[str], evaluation: str = "best") -> dict[str, Any]:
+def _trial_row(trial: Any, objectives: Sequence[str], evaluation: str = "best",
+               batch_size: Any = None) -> dict[str, Any]:
     """One trial -> one row; a completed trial without a "best" attr takes accuracies from its values."""
     attrs = trial.user_attrs
     status, reason = trial_status(trial)
@@ -173,8 +183,10 @@ def _trial_row(trial: Any, objectives: Sequence[str], evaluation: str = "best") 
         "network": None, "method": attrs.get("method", attrs.get("rule")), "seed": attrs.get("seed"), "status": status,
         "fail_reason": reason, **{k: best.get(k) for k in SCORES}, "best_epoch": best.get("epoch"),
         "epochs_run": attrs.get("epochs_run") or len(history) or None,
-        **{k: attrs.get(k) for k in ("params", "macs", "flops", "activations", "ms_per_step", "ms_p10",
-                                     "ms_p90", "input_size", "factors", "spec", "run_dir")},
+        **{k: attrs.get(k) for k in ("params", "macs", "flops", "activations", "input_size", "factors", "spec",
+                                     "run_dir")},
+        "contended_ms": attrs.get("ms_per_step"), "contended_p10": attrs.get("ms_p10"),
+        "contended_p90": attrs.get("ms_p90"), "batch_size": batch_size,
         "history": list(history), "source": f"trial {trial.number}", "trial": trial.number,
     }
 
@@ -216,7 +228,9 @@ def records_from_study(storage: str, study_name: str | None = None, evaluation: 
     trials = study.get_trials(deepcopy=False)
     # A killed trial and its retry are one network: report only the last attempt of each.
     retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
-    rows = [_trial_row(t, objectives, evaluation) for t in trials if t.number not in retried]
+    train = study.user_attrs.get("train")
+    batch_size = train.get("batch_size") if isinstance(train, dict) else None
+    rows = [_trial_row(t, objectives, evaluation, batch_size) for t in trials if t.number not in retried]
     frame = _finish(rows, f"study {study_name!r} in {_hide_password(storage)}", evaluation)
     frame.attrs.update({k: study.user_attrs.get(k) for k in ("base_spec", "budgets", "objectives", "directions")})
     return frame
@@ -259,7 +273,7 @@ def _run_row(run_dir: Path, meta: dict[str, Any] | None = None, evaluation: str 
         "network": meta.get("network"), "method": meta.get("method"), "factors": meta.get("factors"),
         "seed": config.get("seed", int(match.group("seed")) if match else None),
         "spec": spec.get("spec", spec) if isinstance(spec, dict) else None,
-        "source": str(run_dir), "run_dir": str(run_dir), "history": [],
+        "source": str(run_dir), "run_dir": str(run_dir), "history": [], "batch_size": config.get("batch_size"),
     }
     if row["method"] is None and match:  # a run named like reproduce's, e.g. "WDR-seed0"
         by_name = {v: k for k, v in PAPER_NAMES.items()}
@@ -288,7 +302,7 @@ def _run_row(run_dir: Path, meta: dict[str, Any] | None = None, evaluation: str 
     best = _scores(dict(result.best or {}), list(result.history or []), metrics.get("test"), evaluation)
     row.update(status=status, fail_reason=reason, **{k: best.get(k) for k in SCORES}, best_epoch=best.get("epoch"),
                epochs_run=result.epochs_run, history=list(result.history or []),
-               ms_per_step=result.ms_per_step, ms_p10=result.ms_p10, ms_p90=result.ms_p90)
+               contended_ms=result.ms_per_step, contended_p10=result.ms_p10, contended_p90=result.ms_p90)
     return row
 
 
@@ -328,6 +342,8 @@ def records_from_reproduce(folder: str | Path, evaluation: str = "best",
                          "source": str(run_dir), "run_dir": str(run_dir), "history": []})
     frame = _finish(rows, f"reproduce folder {folder}", evaluation)
     frame.attrs.update({k: manifest.get(k) for k in ("base_spec", "budget", "factor_source", "train")})
+    if "timing" in manifest:  # the isolated timing phase after training (manifests before it have none)
+        frame.attrs["stored_timings"] = Timings.from_dict(manifest["timing"])
     return frame
 
 

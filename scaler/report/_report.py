@@ -9,13 +9,15 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
+from scaler.bench import BenchSettings
 from scaler.errors import ScalerError
 from scaler.io import staged_folder, write_text_atomic
 from scaler.report._pareto import study_hypervolume
 from scaler.report._plots import ACCURACY, TASK_ACCURACIES, plot_all
 from scaler.report._records import collect
 from scaler.report._summary import Summary, summarize
-from scaler.report._tables import paper_table, table_title, write_table
+from scaler.report._tables import paper_table, table_title, write_benchmark_csvs, write_table
+from scaler.report._timing import apply_timings, timed_records
 from scaler.study import load_study, load_study_config, reuse_counts, study_trials_frame
 from scaler.train import CLASSIFICATION, SEGMENTATION
 
@@ -36,8 +38,10 @@ class Report:
 
 
 def write_report(records: pd.DataFrame, out: str | Path, accuracy: str | None = None) -> Report:
-    """Write table.csv, table.md, summary.md, comparisons.csv, records.json and plots/*.png|svg into `out`;
-    `accuracy` None ranks by the runs' task: mIoU, or accuracy when every run is a classification run."""
+    """Write table.csv, table.md, benchmark_train.csv, benchmark_infer.csv, summary.md, comparisons.csv,
+    records.json, timing.json and plots/*.png|svg into `out`; `accuracy` None ranks by the runs' task (mIoU, or
+    accuracy when every run classifies); `records` without isolated timings (see `timed_records`) are reported
+    as not timed."""
     _check_accuracy(accuracy)
     out = Path(out)
     # Written into a staging folder and moved in only when complete: a full disk or Ctrl-C part-way
@@ -55,12 +59,15 @@ def _task_accuracies(records: pd.DataFrame) -> tuple[str, ...]:
 
 def _write_report(records: pd.DataFrame, out: Path, accuracy: str | None) -> Report:
     """Write every artefact of the report into `out` (a staging folder)."""
+    if "timings" not in records.attrs:  # never timed: the ms columns say so (never the contended numbers)
+        records = apply_timings(records, None)
     evaluation = records.attrs.get("evaluation", "best")
     table = paper_table(records)
     title = table_title(table, evaluation)
     accuracy = accuracy or _task_accuracies(records)[0]
-    summary = summarize(table, records, accuracy, evaluation=f"{title}.")
-    files = write_table(table, out, evaluation)
+    summary = summarize(table, records, accuracy, evaluation=f"{title}.", timing=records.attrs["timing"])
+    files = write_table(table, out, evaluation, records.attrs["timing"])
+    files += write_benchmark_csvs(records, table, out)
     files.append(summary.write(out))
     files.append(out / "comparisons.csv")
     accuracies = tuple(dict.fromkeys((accuracy, *_task_accuracies(records))))
@@ -70,11 +77,17 @@ def _write_report(records: pd.DataFrame, out: Path, accuracy: str | None) -> Rep
     path = out / "records.json"
     path.write_text(records.drop(columns=["history"]).to_json(orient="records", indent=1, default_handler=str))
     files.append(path)
+    # The isolated timings (BenchResult records by spec hash and mode) and their conditions.
+    timing = out / "timing.json"
+    timing.write_text(json.dumps({"conditions": records.attrs["timing"], **records.attrs["timings"].as_dict()},
+                                 indent=1))
+    files.append(timing)
     return Report(records, table, summary, frames, tuple(files))
 
 
 def report(source: str | Path | Sequence[str | Path], out: str | Path, study_name: str | None = None,
-           accuracy: str | None = None, evaluation: str = "best") -> Report:
+           accuracy: str | None = None, evaluation: str = "best", time: bool = True,
+           bench_settings: BenchSettings = BenchSettings(), time_batch: int | None = None) -> Report:
     """Report a study, run dirs or a reproduce folder into `out`.
 
     Args:
@@ -85,6 +98,11 @@ def report(source: str | Path | Sequence[str | Path], out: str | Path, study_nam
             task, miou for segmentation and accuracy for classification runs.
         evaluation: which accuracy of each run: "best" validation epoch (default), "final" epoch, or "test"
             (the val-selected checkpoint on the test split); see scaler.vocabulary.EVALUATIONS.
+        time: time every completed network in isolation (scaler.report._timing) unless the source stores
+            timings of them all and no other batch or settings are given; False: use stored timings only, and
+            say "not timed" where there are none.
+        bench_settings: device, threads, precision, rounds and clock of that timing (mode and batch are set).
+        time_batch: the batch to time at (default: each network's training batch).
 
     Returns:
         The Report record (tidy records, table, summary, plot frames, files written).
@@ -93,7 +111,8 @@ def report(source: str | Path | Sequence[str | Path], out: str | Path, study_nam
         ScalerError: a source that cannot be read, naming it and what would be valid.
     """
     _check_accuracy(accuracy)  # before reading a possibly large study
-    written = write_report(collect(source, study_name, evaluation), out, accuracy)
+    records = timed_records(collect(source, study_name, evaluation), time, bench_settings, batch=time_batch)
+    written = write_report(records, out, accuracy)
     search = _search_record(source, study_name)
     if search is None:
         return written

@@ -19,10 +19,11 @@ from typing import Any
 from scaler.complexity import complexity
 from scaler.errors import ScalerError
 from scaler.families import base_spec
-from scaler.report._records import MANIFEST, records_from_reproduce
+from scaler.bench import BenchSettings
+from scaler.report._records import MANIFEST
 from scaler.report._report import write_report
 from scaler.report._runs import (
-    check_run_dir, dataset_classes, read_manifest, seed_list, train_config, train_runs, write_manifest,
+    check_run_dir, dataset_classes, read_manifest, seed_list, timing_phase, train_config, train_runs, write_manifest,
 )
 from scaler.rules import Factors, factors_text
 from scaler.scaling import ScalingOptions
@@ -241,8 +242,10 @@ def reproduce(
     log: Callable[[str], None] | None = None,
     tolerance: float = 0.0,
     ratio: str | Sequence[float] = "paper",
+    bench_settings: BenchSettings | None = None,
 ):
-    """Train the paper's six networks x seeds under the same settings, then write the report into `out`.
+    """Train the paper's six networks x seeds under the same settings, time every trained network in one isolated
+    phase (recorded in reproduce.json), then write the report into `out`.
 
     Args:
         data: dataset name (camvid, shapes, ...).
@@ -261,6 +264,8 @@ def reproduce(
         progress: show the trainer's progress bars.
         log: called with one line per run (the CLI prints them).
         tolerance, ratio: as `reproduce_networks`.
+        bench_settings: device, threads, precision, rounds and clock of the isolated timing (its mode and batch
+            are set: train step at the training batch, and inference); default BenchSettings().
 
     Returns:
         The Report record of `scaler.report.report` on `out`.
@@ -270,6 +275,7 @@ def reproduce(
     plan = plan_reproduce(data, out, data_root, seeds, base_width, input_size, budget, solve, family, depth_policy,
                           tolerance, ratio, settings, networks)
     run_reproduce(plan, progress, log)
-    return write_report(records_from_reproduce(plan.out), plan.out)
+    return write_report(timing_phase(plan.out, plan.manifest, MANIFEST, bench_settings or BenchSettings(), log=log),
+                        plan.out)
 
 

@@ -14,14 +14,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from scaler.bench import BenchSettings
 from scaler.complexity import complexity
 from scaler.data import make_dataset
 from scaler.errors import ScalerError
+from scaler.report._records import records_from_reproduce
+from scaler.report._timing import apply_timings, time_records
 from scaler.spec import NetSpec
 from scaler.train import RunDir, TrainConfig, train
 
 __all__ = ["seed_list", "dataset_classes", "train_config", "write_manifest", "read_manifest", "check_run_dir",
-           "finished_status", "train_runs"]
+           "finished_status", "train_runs", "timing_phase"]
 
 
 def seed_list(seeds: int | Sequence[int]) -> list[int]:
@@ -129,3 +134,18 @@ def train_runs(out: Path, todo: list[dict[str, Any]], specs: dict[str, NetSpec],
 def complexity_text(spec: NetSpec) -> str:
     """"1.94M params at 96x128" for a log line."""
     return f"{complexity(spec).params / 1e6:.2f}M params at {'x'.join(map(str, spec.input_size))}"
+
+
+def timing_phase(out: Path, manifest: dict[str, Any], name: str, settings: BenchSettings = BenchSettings(),
+                 evaluation: str = "best", log: Callable[[str], None] | None = None,
+                 measure: Callable | None = None) -> pd.DataFrame:
+    """After training: time every network with a completed run in ONE isolated phase (scaler.report._timing:
+    train step at the training batch and inference, each interleaving them all, cached), record the timings in
+    the manifest OUT/NAME ("timing") and return the folder's records with them applied."""
+    records = records_from_reproduce(out, evaluation, name)
+    timings = time_records(records, settings, measure=measure)
+    manifest["timing"] = timings.as_dict()
+    write_manifest(out, manifest, name)
+    if log is not None:
+        log(f"timed {len(timings.results)} network(s) in isolation: {timings.conditions()}")
+    return apply_timings(records, timings)

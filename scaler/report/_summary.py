@@ -5,7 +5,8 @@ Every difference is a paired comparison over the seeds both networks completed (
 t-interval of the per-seed differences). A gain over the baseline, a ranking of methods by gain
 per unit of cost, or a winner between two networks is stated only where its 95% interval excludes
 zero; otherwise the summary says "not distinguishable with N seeds". Costs (params, GFLOPs) are
-exact and ms/step is measured, so a gain per unit is the accuracy interval divided by the extra
+exact and ms/step is measured in isolation (scaler.report._timing; never the contended step time of
+training), so a gain per unit is the accuracy interval divided by the extra
 cost; ranking two methods by gain per unit compares their per-seed gains, paired by seed.
 """
 from __future__ import annotations
@@ -24,15 +25,18 @@ __all__ = ["Summary", "GAIN_AXES", "summarize", "COMPARISON_COLUMNS"]
 
 #: Cost axes of the gains: table column -> (gain column, unit in words).
 GAIN_AXES = {"params_m": ("per_m_params", "extra M params"), "gflops": ("per_gflop", "extra GFLOP"),
-             "ms_per_step": ("per_ms", "extra ms/step")}
+             "step_ms": ("per_ms", "extra ms/step")}
 #: Below this a cost difference counts as none (R keeps the params): its gain per unit is undefined (NaN).
-_TINY = {"params_m": 1e-3, "gflops": 1e-3, "ms_per_step": 1e-2}
-_FRONT_AXES = {"params": "params_m", "gflops": "gflops", "ms_per_step": "ms_per_step"}
-_FRONT_UNITS = {"params": "M", "gflops": "GFLOPs", "ms_per_step": "ms"}
+_TINY = {"params_m": 1e-3, "gflops": 1e-3, "step_ms": 1e-2}
+#: Front axis -> table column: the isolated train step and inference times beside the counted costs.
+_FRONT_AXES = {"params": "params_m", "gflops": "gflops", "ms_per_step": "step_ms", "infer_ms": "infer_ms"}
+_FRONT_UNITS = {"params": "M", "gflops": "GFLOPs", "ms_per_step": "ms", "infer_ms": "ms"}
+#: Cost columns that are measured, not counted: a network may lack them (not timed in isolation).
+_TIMED = ("step_ms", "infer_ms")
 #: The comparison record: network A minus network B over their common seeds, in accuracy points.
 COMPARISON_COLUMNS = ("a", "b", "seeds", "difference", "low", "high", "p_value", "established", "verdict")
 _GAIN_COLUMNS = ("method", "network", "accuracy", "delta", "delta_low", "delta_high", "delta_established",
-                 "seeds", "d_params_m", "d_gflops", "d_ms_per_step", "per_m_params", "per_gflop", "per_ms")
+                 "seeds", "d_params_m", "d_gflops", "d_step_ms", "per_m_params", "per_gflop", "per_ms")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class Summary:
     verdicts: dict[str, str] = field(default_factory=dict)
     #: What the accuracies are: which split, which epoch, how many seeds.
     evaluation: str = ""
+    #: The conditions of the isolated times (or why there are none).
+    timing: str = ""
 
     def headlines(self, bold: bool = False) -> list[str]:
         """The answer in a few lines: per cost axis, the method that buys the most accuracy per unit, where the
@@ -76,7 +82,8 @@ class Summary:
     def to_markdown(self) -> str:
         """summary.md: the answer to "which method buys the most accuracy per param, GFLOP and ms"."""
         name = _name(self.accuracy)
-        lines = ["# Summary", ""] + ([self.evaluation, ""] if self.evaluation else [])
+        lines = ["# Summary", ""] + ([self.evaluation, ""] if self.evaluation else []) + (
+            [self.timing, ""] if self.timing else [])
         if self.baseline is None:
             lines += [*self.headlines(), ""]
         else:
@@ -93,7 +100,8 @@ class Summary:
             group = self.front[self.front["axis"] == axis]
             members = ", ".join(f"{r.network} ({r.cost:.3g} {unit}, {r.accuracy:.2f}%)"
                                 for r in group.itertuples(index=False))
-            lines.append(f"- {name} vs {axis}: {members or 'none (no completed network with a value)'}")
+            missing = "not timed in isolation" if _FRONT_AXES[axis] in _TIMED else "no completed network with a value"
+            lines.append(f"- {name} vs {axis}: {members or f'none ({missing})'}")
         if len(self.not_completed):
             lines += ["", "## Runs that did not complete (in the table and plots; only completed runs enter fronts "
                           "and gains)", ""]
@@ -128,7 +136,7 @@ def _gain_line(r) -> str:
     """One row of the gains table."""
     interval = f" [{_f(r.delta_low, True)}, {_f(r.delta_high, True)}]" if math.isfinite(r.delta_low) else ""
     cells = [r.method, r.network, _f(r.accuracy), _f(r.delta, signed=True) + interval, r.seeds,
-             _f(r.d_params_m, signed=True), _f(r.d_gflops, signed=True), _f(r.d_ms_per_step, signed=True, digits=1),
+             _f(r.d_params_m, signed=True), _f(r.d_gflops, signed=True), _f(r.d_step_ms, signed=True, digits=1),
              _f(r.per_m_params, signed=True, digits=3), _f(r.per_gflop, signed=True, digits=3),
              _f(r.per_ms, signed=True, digits=4)]
     return "| " + " | ".join(map(str, cells)) + " |"
@@ -215,6 +223,9 @@ def _verdict(column: str, gains: pd.DataFrame, base: str, per_seed: dict[str, di
     per = unit.split(" ", 1)[1]
     finite = gains[gains[gain].notna()].sort_values(gain, ascending=False)
     if finite.empty:
+        if column in _TIMED and not gains[f"d_{column}"].notna().any():
+            return None, (f"Most {name} per {unit}: n/a (not timed in isolation; the step time measured during "
+                          f"training is contended and is not used)")
         return None, f"Most {name} per {unit}: n/a (no method with a defined gain)"
     top = finite.iloc[0]
     text = f"Most {name} per {unit}: {top['method']} ({top[gain]:+.3f} points per {per})"
@@ -237,7 +248,7 @@ def _verdict(column: str, gains: pd.DataFrame, base: str, per_seed: dict[str, di
 
 
 def summarize(table: pd.DataFrame, records: pd.DataFrame | None = None, accuracy: str = "miou",
-              evaluation: str = "") -> Summary:
+              evaluation: str = "", timing: str = "") -> Summary:
     """The summary record from a `paper_table` (one row per network, accuracies in %) and the per-seed records.
 
     Args:
@@ -246,6 +257,7 @@ def summarize(table: pd.DataFrame, records: pd.DataFrame | None = None, accuracy
             comparisons); without it no difference is established and no winner is named.
         accuracy: miou, pa or mpa.
         evaluation: a sentence saying which split and epoch the accuracies come from.
+        timing: a sentence stating the conditions of the isolated times (Timings.conditions).
     """
     if isinstance(records, str):  # summarize(table, "pa"): the accuracy given positionally (the 0.1 signature)
         records, accuracy = None, records
@@ -273,7 +285,7 @@ def summarize(table: pd.DataFrame, records: pd.DataFrame | None = None, accuracy
     not_completed = pd.DataFrame({"network": incomplete["network"], "status": incomplete["status"],
                                   "reason": incomplete["fail_reason"]}).reset_index(drop=True)
     return Summary(accuracy, _fronts(ranked, mean), gains, best, baseline, not_completed, tuple(notes),
-                   _comparisons(per_seed, [str(n) for n in table["network"]]), verdicts, evaluation)
+                   _comparisons(per_seed, [str(n) for n in table["network"]]), verdicts, evaluation, timing)
 
 
 def _free_notes(gains: pd.DataFrame, name: str) -> list[str]:

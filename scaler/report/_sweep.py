@@ -21,13 +21,14 @@ from typing import Any
 
 import pandas as pd
 
+from scaler.bench import BenchSettings
 from scaler.errors import BudgetError, ScalerError
 from scaler.families import base_spec
 from scaler.report._plots import draw_sweep
-from scaler.report._records import SWEEP_MANIFEST, records_from_reproduce
+from scaler.report._records import SWEEP_MANIFEST
 from scaler.report._report import write_report
 from scaler.report._runs import (
-    check_run_dir, dataset_classes, read_manifest, seed_list, train_config, train_runs, write_manifest,
+    check_run_dir, dataset_classes, read_manifest, seed_list, timing_phase, train_config, train_runs, write_manifest,
 )
 from scaler.rules import Factors
 from scaler.scaling import ScalingOptions
@@ -325,17 +326,19 @@ def sweep_markdown(plan: SweepPlan, result: SweepResult, wall_s: float | None = 
 
 def sweep(data: str, out: str | Path, *, ladder: str | Sequence[str], target: str, check: bool = False,
           progress: bool = False, log: Callable[[str], None] | None = None, evaluation: str = "best",
-          resamples: int = 400, **plan_options: Any) -> tuple[Any, SweepResult]:
+          resamples: int = 400, bench_settings: BenchSettings | None = None,
+          **plan_options: Any) -> tuple[Any, SweepResult]:
     """Plan, train (resumably), report and fit a sweep; writes the report plus sweep.md, fits.csv,
     predictions.csv and plots/sweep.png|svg into `out`. Returns (the Report, the SweepResult).
 
     `plan_options` are `plan_sweep`'s (methods, data_root, seeds, family, base_options, scaling,
     train_settings); `check=True` also trains the target budget and sets prediction against measurement.
+    After training, every trained network is timed in one isolated phase (`bench_settings`; recorded in sweep.json).
     """
     started = time.perf_counter()
     plan = plan_sweep(data, out, ladder=ladder, target=target, check=check, **plan_options)
     run_sweep(plan, progress, log)
-    records = records_from_reproduce(plan.out, evaluation, SWEEP_MANIFEST)
+    records = timing_phase(plan.out, plan.manifest, SWEEP_MANIFEST, bench_settings or BenchSettings(), evaluation, log)
     rep = write_report(records, plan.out)
     result = fit_sweep(plan, records, resamples)
     (plan.out / "sweep.md").write_text(sweep_markdown(plan, result, time.perf_counter() - started))

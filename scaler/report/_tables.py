@@ -6,21 +6,31 @@ from pathlib import Path
 
 import pandas as pd
 
+from scaler.bench import write_timm_csv
 from scaler.report._records import METHOD_ORDER, SCORES
+from scaler.report._timing import NOT_TIMED, TIMING_COLUMNS, TIMING_MODES
 from scaler.rules import factors_text
 from scaler.stats import LEVEL, estimate
 from scaler.train import CLASSIFICATION, SEGMENTATION
 from scaler.vocabulary import EVALUATIONS
 
-__all__ = ["TABLE_COLUMNS", "paper_table", "table_markdown", "write_table"]
+__all__ = ["TABLE_COLUMNS", "ISOLATED_COLUMNS", "CONTENDED_LABEL", "paper_table", "table_markdown", "write_table",
+           "write_benchmark_csvs"]
 
+#: The isolated timing columns (scaler.report._timing), train step then inference.
+ISOLATED_COLUMNS = tuple(c for columns in TIMING_COLUMNS.values() for c in columns)
 #: The table's columns. Accuracies in percent; std is the sample std (n - 1), NaN with one seed. A
 #: segmentation network has pa/mpa/miou, a classification one accuracy/macro_recall/macro_f1 (the others NaN).
+#: Isolated times are one measurement per network (every seed trains the same spec); contended_* average the
+#: runs' medians.
 TABLE_COLUMNS = (
     "network", "method", "task", "status", "seeds", "runs",
     *(f"{m}_{s}" for m in SCORES for s in ("mean", "std", "ci_low", "ci_high")), "params_m", "params_ratio",
-    "gmacs", "gflops", "ms_per_step", "ms_p10", "ms_p90", "input_size", "factors", "fail_reason",
+    "gmacs", "gflops", *ISOLATED_COLUMNS, "timing_batch", "contended_ms", "contended_p10", "contended_p90",
+    "input_size", "factors", "fail_reason",
 )
+#: The header of the contended step time wherever it is shown.
+CONTENDED_LABEL = "ms/step during training (contended)"
 
 
 def _status_text(statuses: pd.Series) -> str:
@@ -57,9 +67,10 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
             est = estimate(list(pd.to_numeric(done[metric], errors="coerce").dropna() * 100))
             row.update({f"{metric}_mean": est.mean, f"{metric}_std": est.std, f"{metric}_ci_low": est.low,
                         f"{metric}_ci_high": est.high})
-        for key in ("params_m", "gmacs", "gflops"):
+        for key in ("params_m", "gmacs", "gflops", *ISOLATED_COLUMNS):
             row[key] = _first_finite(group[key])
-        for key in ("ms_per_step", "ms_p10", "ms_p90"):
+        row["timing_batch"] = _first_finite(group["timing_batch"])
+        for key in ("contended_ms", "contended_p10", "contended_p90"):
             row[key] = float(pd.to_numeric(group[key], errors="coerce").mean())
         sizes = [s for s in group["input_size"] if isinstance(s, (list, tuple)) and len(s) == 2]
         row["input_size"] = "x".join(map(str, sizes[0])) if sizes else ""
@@ -72,7 +83,9 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
     table["params_ratio"] = table["params_m"] / base.min() if len(base) else math.nan
     table["_order"] = table["method"].map({r: i for i, r in enumerate(METHOD_ORDER)})
     table = table.sort_values(["_order", "params_m", "network"], kind="stable").drop(columns="_order")
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    table.attrs["timing"] = df.attrs.get("timing", "")  # the conditions of the isolated times, said with them
+    return table
 
 
 def _pm(mean: float, std: float, digits: int = 2) -> str:
@@ -126,23 +139,48 @@ def _score_columns(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
     return columns
 
 
-def table_markdown(table: pd.DataFrame, evaluation: str = "best") -> str:
+def _timed(row, column: str, digits: int = 1) -> str:
+    """An isolated time with its p10–p90, "not timed" for a completed network without one, "—" otherwise."""
+    value = getattr(row, column)
+    if not math.isfinite(value):
+        return NOT_TIMED if row.seeds > 0 else "—"
+    low, high = _num(getattr(row, f"{column}_p10"), digits), _num(getattr(row, f"{column}_p90"), digits)
+    return f"{value:.{digits}f} ({low}–{high})"
+
+
+def _rate(row, column: str) -> str:
+    """Images per second, "not timed" / "—" as `_timed`."""
+    value = getattr(row, column)
+    if not math.isfinite(value):
+        return NOT_TIMED if row.seeds > 0 else "—"
+    return f"{value:.1f}"
+
+
+def table_markdown(table: pd.DataFrame, evaluation: str = "best", timing: str = "") -> str:
     """The table in the paper's format as Markdown, with a title saying what the accuracies are and notes.
-    Its accuracy columns are those of the tasks it holds: pixel accuracy and mIoU, or accuracy, recall and F1."""
+
+    Its accuracy columns are those of the tasks it holds: pixel accuracy and mIoU, or accuracy, recall and F1.
+    `timing` states the conditions of the isolated times (Timings.conditions; default: the table's own).
+    """
+    timing = timing or table.attrs.get("timing", "")
     scores = _score_columns(table)
-    header = ["Network", *(h for _s, h, _i in scores), "Params (M)", "GMACs", "GFLOPs", "ms/step (p10–p90)", "Status"]
+    header = ["Network", *(h for _s, h, _i in scores), "Params (M)", "GMACs", "GFLOPs", "Train ms/step (p10–p90)",
+              "Train img/s", "Infer ms/batch (p10–p90)", "Infer img/s", CONTENDED_LABEL, "Status"]
     lines = [f"{table_title(table, evaluation)}.", "",
              "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 2) + ["---"]) + "|"]
     for row in table.itertuples(index=False):
-        ms = "—" if not math.isfinite(row.ms_per_step) else (
-            f"{row.ms_per_step:.1f} ({_num(row.ms_p10, 1)}–{_num(row.ms_p90, 1)})")
+        contended = "—" if not math.isfinite(row.contended_ms) else f"{row.contended_ms:.1f}"
         values = row._asdict()
         accuracies = [_ci(values[f"{s}_ci_low"], values[f"{s}_ci_high"]) if interval else
                       _pm(values[f"{s}_mean"], values[f"{s}_std"]) for s, _h, interval in scores]
-        cells = [row.network, *accuracies, _cost(row.params_m), _cost(row.gmacs), _cost(row.gflops), ms, row.status]
+        cells = [row.network, *accuracies, _cost(row.params_m), _cost(row.gmacs), _cost(row.gflops),
+                 _timed(row, "step_ms"), _rate(row, "step_img_s"), _timed(row, "infer_ms"), _rate(row, "infer_img_s"),
+                 contended, row.status]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     notes = ["", "No ± or interval with one seed. GMACs and GFLOPs per image at the network's input size, FLOPs = "
-                 "2 × MACs. ms/step: one training step, mean of the runs' medians (p10–p90)."]
+                 "2 × MACs.", "", timing or "No isolated timing: not timed in isolation.", "",
+             f"{CONTENDED_LABEL}: the trainer's median step while training, mean over runs; whatever else ran on "
+             f"the machine is in it, so it is not comparable between networks and no front or gain uses it."]
     failed = table[table["status"] != "completed"]
     if len(failed):
         notes += ["", "Not completed (shown, never dropped):"]
@@ -151,11 +189,24 @@ def table_markdown(table: pd.DataFrame, evaluation: str = "best") -> str:
     return "\n".join(lines + notes) + "\n"
 
 
-def write_table(table: pd.DataFrame, out: str | Path, evaluation: str = "best") -> list[Path]:
+def write_table(table: pd.DataFrame, out: str | Path, evaluation: str = "best", timing: str = "") -> list[Path]:
     """Write table.csv (numbers) and table.md (formatted) into `out`; returns the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv, md = out / "table.csv", out / "table.md"
     table.to_csv(csv, index=False, float_format="%.6g")
-    md.write_text(table_markdown(table, evaluation))
+    md.write_text(table_markdown(table, evaluation, timing))
     return [csv, md]
+
+
+def write_benchmark_csvs(records: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> list[Path]:
+    """benchmark_train.csv and benchmark_infer.csv beside the table: every timed network in the column style of
+    timm's benchmark files (scaler.bench.write_timm_csv), in the table's order; a header only when none was timed."""
+    timings = records.attrs.get("timings")
+    digests = records.dropna(subset=["spec_hash"]).groupby("network", sort=False)["spec_hash"].first()
+    paths = []
+    for mode in TIMING_MODES:
+        named = [(n, timings.get(digests[n], mode)) for n in table["network"] if n in digests.index and timings]
+        named = [(n, r) for n, r in named if r is not None]
+        paths.append(write_timm_csv(Path(out) / f"benchmark_{mode}.csv", [r for _, r in named], [n for n, _ in named]))
+    return paths

@@ -48,6 +48,7 @@ def fill_study(study: optuna.Study, seeds: int = 1) -> None:
     study.set_user_attr("objectives", ["miou", "params"])
     study.set_user_attr("directions", ["maximize", "minimize"])
     study.set_user_attr("base_spec", nets["Baseline"].spec.to_dict())
+    study.set_user_attr("train", {"batch_size": 4})  # isolated timing runs at the training batch
     dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
     for seed in range(seeds):
         for name, (pa, miou, ms) in RESULTS.items():

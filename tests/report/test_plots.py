@@ -74,5 +74,6 @@ def test_drawing_writes_png_and_svg(records, tmp_path) -> None:
 
 def test_plot_all_names_its_frames(records, tmp_path) -> None:
     frames, files = plot_all(records.head(6), tmp_path, accuracies=("miou",))
-    assert sorted(frames) == ["bubble", "curves", "miou_vs_gflops", "miou_vs_ms_per_step", "miou_vs_params"]
-    assert len(files) == 2 * (3 + 1 + 4) and all(p.is_file() for p in files)
+    assert sorted(frames) == ["bubble", "curves", "miou_vs_gflops", "miou_vs_infer_ms", "miou_vs_ms_per_step",
+                            "miou_vs_params"]
+    assert len(files) == 2 * (4 + 1 + 4) and all(p.is_file() for p in files)

@@ -99,7 +99,8 @@ def test_run_dirs_keep_every_status(tmp_path) -> None:
                    "WDR": ("compound", 0, "running"), "run": ("unknown", 3, "running")}
     assert df.loc[df["network"] == "D", "fail_reason"].item() == "diverged at epoch 2 step 3"
     assert (df["params"] > 0).all()  # costs come from each spec.json
-    assert df.loc[df["network"] == "W", "ms_per_step"].item() == 12.0
+    assert df.loc[df["network"] == "W", "contended_ms"].item() == 12.0  # the trainer's, measured during training
+    assert df["step_ms"].isna().all()  # no isolated timing until a report (or reproduce) times them
     assert len(df.loc[df["network"] == "Baseline", "history"].item()) == 2
     # A folder of run dirs is a source too.
     assert len(collect(tmp_path)) == 6

@@ -59,9 +59,11 @@ def test_end_to_end_on_shapes(tiny_reproduce) -> None:
     out, rep, lines = tiny_reproduce
     assert rep.table["network"].tolist() == list(PAPER_NETWORKS)
     assert (rep.table["status"] == "completed").all() and (rep.table["seeds"] == 1).all()
-    assert rep.table["miou_mean"].between(0, 100).all() and rep.table["ms_per_step"].gt(0).all()
-    for name in ("table.csv", "table.md", "summary.md", "networks.md", "reproduce.json",
-                 "plots/miou_vs_params.png", "plots/miou_vs_ms_per_step.svg", "plots/bubble.png",
+    assert rep.table["miou_mean"].between(0, 100).all() and rep.table["step_ms"].gt(0).all()
+    assert rep.table["infer_ms"].gt(0).all() and (rep.table["timing_batch"] == 4).all()  # the training batch
+    for name in ("table.csv", "table.md", "summary.md", "networks.md", "reproduce.json", "benchmark_train.csv",
+                 "benchmark_infer.csv", "timing.json", "plots/miou_vs_params.png", "plots/miou_vs_ms_per_step.svg",
+                 "plots/miou_vs_infer_ms.png", "plots/bubble.png",
                  "plots/curve_train_loss.png", "plots/curve_val_loss.svg", "plots/curve_pa.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(f"{n}-seed0" for n in PAPER_NETWORKS)
@@ -71,6 +73,11 @@ def test_end_to_end_on_shapes(tiny_reproduce) -> None:
     assert factors["WDR"] == {"depth": 1.8, "width": 1.16, "resolution": 1.4}
     assert factors["AWDR"]["decoder"] == {"depth": 1.0, "width": 1.0}
     assert "| AWDR | asymmetric |" in (out / "networks.md").read_text()
+    # ONE timing phase after training: every network in both modes, recorded in the manifest by spec hash.
+    timing = manifest["timing"]["results"]
+    assert sorted(timing) == sorted(rep.records["spec_hash"]) and all(set(m) == {"train", "infer"}
+                                                                      for m in timing.values())
+    assert sum("timed 6 network(s) in isolation" in line for line in lines) == 1
     assert sum("training" in line for line in lines) == 6
     curves = rep.frames["curves"]
     assert set(curves["network"]) == set(PAPER_NETWORKS) and set(curves["epoch"]) == {1}

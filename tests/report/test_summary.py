@@ -19,11 +19,13 @@ def test_gains_per_unit_of_extra_cost(records) -> None:
     assert gains.loc["asymmetric", "delta"] == pytest.approx(9.0)
     assert gains.loc["asymmetric", "per_m_params"] == pytest.approx(9.0 / (awdr["params_m"] - base["params_m"]))
     assert gains.loc["asymmetric", "per_gflop"] == pytest.approx(9.0 / (awdr["gflops"] - base["gflops"]))
-    assert gains.loc["asymmetric", "per_ms"] == pytest.approx(9.0 / 20.0)
+    # per ms: the isolated train step (here the fake timer's 5 ms + 2000 ms/GMAC), never the contended one.
+    assert gains.loc["asymmetric", "per_ms"] == pytest.approx(9.0 / (awdr["step_ms"] - base["step_ms"]))
+    assert awdr["step_ms"] - base["step_ms"] != pytest.approx(awdr["contended_ms"] - base["contended_ms"])
     # R adds no params: its gain per extra M params is undefined, and a note says it came for free.
     assert math.isnan(gains.loc["resolution", "per_m_params"])
     assert any("resolution" in n and "for free" in n for n in summary.notes)
-    assert summary.best == {"params_m": "asymmetric", "gflops": "depth", "ms_per_step": "depth"}
+    assert summary.best == {"params_m": "asymmetric", "gflops": "depth", "step_ms": "depth"}
 
 
 def test_front_and_not_completed(records, tmp_path) -> None:
@@ -41,7 +43,7 @@ def test_without_a_completed_baseline(records) -> None:
     table = paper_table(records[records["method"] != "baseline"])
     summary = summarize(table, records)
     assert summary.baseline is None and summary.gains.empty
-    assert summary.best == {"params_m": None, "gflops": None, "ms_per_step": None}
+    assert summary.best == {"params_m": None, "gflops": None, "step_ms": None}
     assert "No completed baseline" in summary.to_markdown()
     with pytest.raises(ValueError, match="accuracy='top1'"):
         summarize(table, "top1")
@@ -71,6 +73,6 @@ def test_a_winner_is_named_only_where_the_paired_interval_excludes_zero(records)
 def test_one_seed_establishes_nothing(records) -> None:
     one = records[records["seed"] != 1]
     summary = summarize(paper_table(one), one)
-    assert summary.best == {"params_m": None, "gflops": None, "ms_per_step": None}
+    assert summary.best == {"params_m": None, "gflops": None, "step_ms": None}
     assert not summary.comparisons["established"].any() and (summary.comparisons["seeds"] == 1).all()
     assert all("not distinguishable with 1 seed(s)" in v for v in summary.verdicts.values() if "n/a" not in v)

@@ -43,6 +43,12 @@ def test_tiny_sweep_end_to_end(capsys, tmp_path) -> None:
     manifest = json.loads((out / "sweep.json").read_text())
     assert "resolution" in manifest["skipped"]  # dropped before any training
     assert not any(r["method"] == "resolution" for r in manifest["runs"])
+    # One isolated timing phase after training: every trained network, both modes, recorded in sweep.json.
+    specs = {json.dumps(r["spec"], sort_keys=True) for r in manifest["runs"]}
+    assert len(manifest["timing"]["results"]) == len(specs)
+    assert all(set(modes) == {"train", "infer"} for modes in manifest["timing"]["results"].values())
+    assert "timed" in done.stdout and "in isolation" in done.stdout
+    assert len(pd.read_csv(out / "benchmark_train.csv")) == len(specs)
     predictions = pd.read_csv(out / "predictions.csv").set_index("method")
     assert sorted(predictions.index) == ["depth", "width"]
     fitted = [m for m in predictions.index if math.isfinite(predictions.loc[m, "predicted"])]

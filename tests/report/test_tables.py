@@ -45,11 +45,19 @@ def test_markdown_and_csv(records, tmp_path) -> None:
     title, header = text.splitlines()[0], next(line for line in text.splitlines() if line.startswith("| Network"))
     assert "val, best epoch" in title and "2 completed seed(s)" in title  # what the numbers are, said first
     for column in ("Network", "Pixel accuracy (%)", "mIoU (%)", "mIoU 95% CI", "Params (M)", "GMACs", "GFLOPs",
-                   "ms/step"):
+                   "Train ms/step (p10–p90)", "Train img/s", "Infer ms/batch (p10–p90)", "Infer img/s",
+                   "ms/step during training (contended)"):
         assert column in header
     # 2 seeds 59.0 and 60.0: t_{0.975,1} 12.706 x 0.707 / sqrt(2) = 6.35 either side
     assert "| AWDR | 84.80 ± 0.00 | 59.50 ± 0.71 | [53.15, 65.85] |" in text
-    assert "10.0 (9.0–11.0)" in text
+    base = table.set_index("network").loc["Baseline"]
+    # The isolated times (fake timer: 5 ms + 2000 ms per GMAC, at the study's training batch 4).
+    assert base["step_ms"] == pytest.approx(5 + 2000 * base["gmacs"]) and base["timing_batch"] == 4
+    assert base["infer_ms"] == pytest.approx(base["step_ms"] / 4)
+    assert base["step_img_s"] == pytest.approx(base["timing_batch"] * 1000 / base["step_ms"])
+    assert f"| {base['step_ms']:.1f} ({base['step_ms_p10']:.1f}–{base['step_ms_p90']:.1f}) |" in text
+    assert f"| {base['contended_ms']:.1f} | completed |" in text  # the trainer's 10.0 ms, under its own header
+    assert "contended" in text and "isolated (scaler bench)" in text
     assert "- WDR #12: oom — CUDA out of memory" in text
     csv, md = write_table(table, tmp_path)
     back = pd.read_csv(csv)
