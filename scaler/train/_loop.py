@@ -14,8 +14,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from scaler.errors import ScalerError
+from scaler.errors import ConfigError, ScalerError
 from scaler.families import build
+from scaler.families._pretrained import load_encoder_weights
 from scaler.losses import make_loss
 from scaler.spec import NetSpec
 from scaler.train._checkpoint import copy_checkpoint, rng_state, save_checkpoint, set_rng_state, write_json
@@ -41,12 +42,26 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, power: float) -> f
 
 
 def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """AdamW or SGD (with momentum) over all parameters, at the peak LR."""
+    """AdamW or SGD (with momentum) at the peak LR over `_param_groups`."""
     # Weight decay on every parameter, BN included: simpler to reproduce, and at 1e-4 it hardly matters.
+    groups = _param_groups(cfg, model)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.effective_lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.effective_lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.effective_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.effective_lr, weight_decay=cfg.weight_decay)
+
+
+def _param_groups(cfg: TrainConfig, model: nn.Module) -> list[dict[str, Any]]:
+    """One group of all parameters; with encoder_lr_mult != 1, the encoder's (its `lr_mult`) and the rest's."""
+    if cfg.encoder_lr_mult == 1.0:  # one group, as before the option: older checkpoints still resume
+        return [{"params": list(model.parameters())}]
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, nn.Module):
+        raise ConfigError(f"encoder_lr_mult={cfg.encoder_lr_mult:g} needs a model with an encoder, and "
+                          f"{type(model).__name__} has none; valid: encoder_lr_mult=1")
+    in_encoder = {id(p) for p in encoder.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in in_encoder]
+    return [{"params": list(encoder.parameters()), "lr_mult": cfg.encoder_lr_mult},
+            {"params": rest, "lr_mult": 1.0}]
 
 
 def _seed_everything(seed: int) -> None:
@@ -85,6 +100,8 @@ class _Run:
         self.model = build(spec).to(device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if cfg.pretrained is not None and checkpoint is None:  # a resumed run has its weights in last.pt
+            load_encoder_weights(self.model, cfg.pretrained)
         self.loss_fn = make_loss(cfg.loss, train_ds.num_classes, train_ds.ignore_index,
                                  class_weights(cfg, train_ds), cfg.focal_gamma).to(device)
         self.optimizer = _optimizer(cfg, self.model)
@@ -141,7 +158,7 @@ class _Run:
             self.timer.data_ready()
             lr = cfg.effective_lr * lr_factor(first_step + steps, self.total_steps, self.warmup_steps, cfg.poly_power)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_mult", 1.0)
             with autocast(device, self.amp):
                 logits = self.step_model(images)
             loss = self.loss_fn(logits.float(), masks)  # fp32 loss: rare-class log-probabilities underflow in half
@@ -264,10 +281,10 @@ class _Run:
 
 
 def _absolute_data_root(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with its data_root made absolute, so config.json finds the data from any working directory."""
-    if cfg.data_root is None or Path(cfg.data_root).is_absolute():
-        return cfg
-    return dataclasses.replace(cfg, data_root=str(Path(cfg.data_root).expanduser().resolve()))
+    """`cfg` with its data_root and pretrained file made absolute, so config.json finds them from any directory."""
+    paths = {name: str(Path(value).expanduser().resolve()) for name in ("data_root", "pretrained")
+             if (value := getattr(cfg, name)) is not None and not Path(value).is_absolute()}
+    return dataclasses.replace(cfg, **paths) if paths else cfg
 
 
 def _resume_state(run_dir: RunDir, spec: NetSpec, cfg: TrainConfig) -> dict[str, Any] | RunResult | None:

@@ -1,0 +1,144 @@
+"""The papers' training recipes: per-group learning rates, pretrained encoders, crops off the stride, test splits, TTA."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from scaler.data import make_dataset
+from scaler.errors import ConfigError, ScalerError
+from scaler.families import base_spec, build
+from scaler.train import TrainConfig, train
+from scaler.train._checkpoint import load_checkpoint
+from tests.cli_helpers import run_cli
+
+SIZE = (32, 32)
+DATA_OPTIONS = {"length": 8, "source_size": list(SIZE)}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return base_spec("unet", width=4, levels=3, classes=5, input_size=SIZE)
+
+
+def config(**changes) -> TrainConfig:
+    """Two SGD steps of batch 4 (SGD: a parameter with lr 0 does not move, weight decay included)."""
+    base = dict(data="shapes", data_options=DATA_OPTIONS, epochs=1, batch_size=4, optimizer="sgd", lr=0.05,
+                warmup_epochs=0.0, timing_warmup_steps=0, device="cpu", amp="off")
+    return TrainConfig(**{**base, **changes})
+
+
+def encoder_and_rest(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The model's parameters split into the encoder's and the rest, as copies."""
+    encoder = {"encoder." + k for k, _ in model.encoder.named_parameters()}
+    params = {k: v.detach().clone() for k, v in model.named_parameters()}
+    return ({k: v for k, v in params.items() if k in encoder}, {k: v for k, v in params.items() if k not in encoder})
+
+
+def trained_model(spec, run_dir) -> torch.nn.Module:
+    model = build(spec)
+    model.load_state_dict(load_checkpoint(run_dir / "last.pt")["model"])
+    return model
+
+
+def initial_model(spec, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build(spec)
+
+
+def test_encoder_lr_mult_makes_two_groups_scaled_by_the_schedule(spec, tmp_path):
+    """The encoder's group runs at lr x mult at every step; the history's lr is the rest's."""
+    train(spec, config(encoder_lr_mult=0.1, epochs=2, warmup_epochs=1.0), tmp_path, progress=False)
+    state = load_checkpoint(tmp_path / "last.pt")
+    groups = state["optimizer"]["param_groups"]
+    assert [g["lr_mult"] for g in groups] == [0.1, 1.0]
+    assert groups[0]["lr"] == pytest.approx(0.1 * groups[1]["lr"]) and groups[1]["lr"] > 0
+    assert state["history"][-1]["lr"] == pytest.approx(groups[1]["lr"])
+    model = build(spec)
+    assert len(groups[0]["params"]) == len(list(model.encoder.parameters()))
+    assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(model.parameters()))
+
+
+def test_a_zero_encoder_lr_freezes_the_encoder_and_trains_the_rest(spec, tmp_path):
+    start_encoder, start_rest = encoder_and_rest(initial_model(spec))
+    train(spec, config(encoder_lr_mult=0.0), tmp_path / "frozen", progress=False)
+    encoder, rest = encoder_and_rest(trained_model(spec, tmp_path / "frozen"))
+    assert all(torch.equal(encoder[k], start_encoder[k]) for k in encoder)
+    assert any(not torch.equal(rest[k], start_rest[k]) for k in rest)
+    train(spec, config(), tmp_path / "plain", progress=False)  # the default: one group, the encoder trains
+    encoder, _ = encoder_and_rest(trained_model(spec, tmp_path / "plain"))
+    assert any(not torch.equal(encoder[k], start_encoder[k]) for k in encoder)
+
+
+def test_pretrained_weights_are_loaded_into_the_encoder_before_training(spec, tmp_path):
+    """A frozen encoder ends exactly as the file has it (not the seeded init); a relative path is stored absolute."""
+    donor = initial_model(spec, seed=123)
+    torch.save(donor.encoder.state_dict(), tmp_path / "encoder.pt")
+    file_encoder, _ = encoder_and_rest(donor)
+    init_encoder, _ = encoder_and_rest(initial_model(spec))
+    assert any(not torch.equal(file_encoder[k], init_encoder[k]) for k in file_encoder)
+    cfg = config(encoder_lr_mult=0.0, pretrained=str(tmp_path / "encoder.pt"))
+    train(spec, cfg, tmp_path / "run", progress=False)
+    encoder, _ = encoder_and_rest(trained_model(spec, tmp_path / "run"))
+    assert all(torch.equal(encoder[k], file_encoder[k]) for k in encoder)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["pretrained"] == str(tmp_path / "encoder.pt") and saved["encoder_lr_mult"] == 0.0
+
+
+def test_a_pretrained_file_that_does_not_fit_fails_before_any_run_file(spec, tmp_path):
+    other = base_spec("unet", width=8, levels=3, classes=5, input_size=SIZE)
+    torch.save(build(other).encoder.state_dict(), tmp_path / "wide.pt")
+    with pytest.raises(ScalerError, match="wide.pt.*do not fit"):
+        train(spec, config(pretrained=str(tmp_path / "wide.pt")), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"encoder_lr_mult": -0.1}, "encoder_lr_mult"), ({"eval_split": "val"}, "eval_split"),
+    ({"pretrained": ""}, "pretrained"),
+])
+def test_bad_recipe_values_name_the_key(changes, named):
+    with pytest.raises(ConfigError, match=named):
+        config(**changes)
+
+
+def test_cli_pretrained_and_encoder_lr_flags(spec, tmp_path, capsys):
+    donor = initial_model(spec, seed=7)
+    torch.save({"state_dict": donor.encoder.state_dict()}, tmp_path / "whole.pt")  # wrapped, as checkpoints are
+    result = run_cli(capsys, "train", "--model", "unet", "--base-width", "4", "--option", "levels=3",
+                     "--classes", "5", "--input", "32x32", "--data", "shapes", "--data-option", "length=8",
+                     "--data-option", "source_size=32x32", "--epochs", "1", "--batch-size", "4",
+                     "--optimizer", "sgd", "--encoder-lr-mult", "0", "--pretrained", str(tmp_path / "whole.pt"),
+                     "--device", "cpu", "--amp", "off", "--no-progress", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    encoder, _ = encoder_and_rest(trained_model(spec, tmp_path / "run"))
+    file_encoder, _ = encoder_and_rest(donor)
+    assert all(torch.equal(encoder[k], file_encoder[k]) for k in encoder)
+
+
+def test_study_file_pretrained_is_relative_to_the_file(tmp_path):
+    from scaler.study import load_study_config
+
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "s.toml").write_text('[study]\nname = "s"\nsearch_space = "space.toml"\nn_trials = 1\n'
+                                     '[train]\npretrained = "weights/r50.pt"\nencoder_lr_mult = 0.1\n')
+    (tmp_path / "space.toml").write_text('method = {choices = ["baseline"]}\n')
+    cfg = load_study_config(tmp_path / "s.toml").train
+    assert cfg.pretrained == str(tmp_path / "weights" / "r50.pt") and cfg.encoder_lr_mult == 0.1
+
+
+def test_random_scale_and_a_crop_off_the_stride_train_a_stride_32_net(tmp_path):
+    """A 38x38 crop (not a multiple of 32) of a 64x64 input: the model pads to 64 and crops its logits back."""
+    spec = base_spec("fcn_resnet", encoder="resnet18", width=8, classes=4, input_size=(64, 64))
+    assert spec.total_stride == 32
+    options = {"length": 8, "source_size": [64, 64], "num_classes": 4, "crop_size": [38, 38],
+               "scale_range": [0.5, 2.0]}
+    ds = make_dataset("shapes", "train", input_size=(64, 64), augment=True, **options)
+    assert ds[0][0].shape == (3, 38, 38) and ds[0][1].shape == (38, 38)
+    assert build(spec)(ds[0][0][None]).shape == (1, 4, 38, 38)
+    result = train(spec, config(data_options=options, epochs=2), tmp_path, progress=False)
+    assert result.status == "completed" and result.epochs_run == 2
+    assert all(r["train_loss"] == r["train_loss"] for r in result.history)  # finite, not NaN
+    val = make_dataset("shapes", "val", input_size=(64, 64), **options)
+    assert val[0][0].shape == (3, 64, 64)  # val items stay at the input size
