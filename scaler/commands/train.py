@@ -13,13 +13,14 @@ from scaler.commands._interrupt import exit_on_signal, saved_run_text
 from scaler.commands._train_options import config_from_flags, config_parameters
 from scaler.complexity import complexity
 from scaler.formatting import text_table
+from scaler.inference import PAPER_SCALES, parse_tta
 from scaler.io import load_spec, prepare_out_dir
 from scaler.parsing import parse_assignments, parse_size
 from scaler.scaling import ScalingOptions
 from scaler.solver import format_count
 from scaler.train import PlannedRun, RunResult, TrainConfig, evaluate_run, make_datasets, plan_run
 from scaler.train import train as run_training
-from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING, DEPTH_ROUNDINGS, METHODS, choices_text
+from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING, DEPTH_ROUNDINGS, METHODS, SPLITS, choices_text
 
 __all__ = ["register"]
 
@@ -103,6 +104,10 @@ def _print_result(result: RunResult) -> None:
     memory = "" if result.peak_mem_bytes is None else f", peak {result.peak_mem_bytes / 2**20:.0f} MiB"
     typer.echo(f"{timing}{memory}; wall {result.wall_s:.1f} s on {result.device} (amp {result.amp}, "
                f"channels_last {'on' if result.channels_last else 'off'})")
+    if result.test is not None:
+        test = result.test
+        typer.echo(f"{test['split']} split, best val checkpoint (epoch {test['epoch']}): mIoU {test['miou']:.4f}, "
+                   f"PA {test['pa']:.4f}, MPA {test['mpa']:.4f}")
     typer.echo(f"run: {result.run_dir}")
 
 
@@ -110,17 +115,21 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by `scaler train`."),
     data: Optional[str] = typer.Option(None, help="Dataset; default: the one the run trained on."),
     data_root: Optional[Path] = typer.Option(None, help="Dataset folder; default: the run's."),
-    split: str = typer.Option("val", help="train or val."),
+    split: str = typer.Option("val", help=f"{choices_text(SPLITS)} (where the dataset has it)."),
     checkpoint: str = typer.Option("best", help="best or last."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
+    tta: Optional[str] = typer.Option(None, "--tta", help="Test-time scales: scales=0.5,0.75,1,1.25 or paper "
+                                                          f"({','.join(f'{s:g}' for s in PAPER_SCALES)})."),
+    flip: bool = typer.Option(False, "--flip", help="Average with the horizontally flipped prediction."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Evaluate a run's checkpoint: PA, MPA, mIoU and per-class IoU on a split."""
-    metrics = evaluate_run(run_dir, data=data, data_root=data_root, split=split, checkpoint=checkpoint, device=device)
+    """Evaluate a run's checkpoint: PA, MPA, mIoU and per-class IoU on a split, single-scale or with --tta/--flip."""
+    metrics = evaluate_run(run_dir, data=data, data_root=data_root, split=split, checkpoint=checkpoint, device=device,
+                           tta=parse_tta(tta, flip))
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
-    typer.echo(f"{metrics['data']} {split}, {checkpoint} checkpoint (epoch {metrics['epoch']}): "
+    typer.echo(f"{metrics['data']} {split}, {checkpoint} checkpoint (epoch {metrics['epoch']}), {metrics['tta']}: "
                f"mIoU {metrics['miou']:.4f}  PA {metrics['pa']:.4f}  MPA {metrics['mpa']:.4f}")
     names = metrics["class_names"] or [str(i) for i in range(len(metrics["iou_per_class"]))]
     rows = [{"class": n, "IoU": "-" if v is None else f"{v:.4f}"} for n, v in zip(names, metrics["iou_per_class"])]

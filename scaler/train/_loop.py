@@ -22,7 +22,7 @@ from scaler.spec import NetSpec
 from scaler.train._checkpoint import copy_checkpoint, rng_state, save_checkpoint, set_rng_state, write_json
 from scaler.train._config import TrainConfig
 from scaler.train._data import EpochSampler, check_data, class_weights, make_datasets, make_loader, steps_per_epoch
-from scaler.train._evaluate import evaluate
+from scaler.train._evaluate import eval_split_dataset, evaluate, report_eval_split
 from scaler.train._hardware import autocast, resolve_amp, resolve_channels_last, select_device, tune_malloc
 from scaler.train._progress import Progress
 from scaler.train._result import Diverged, RunResult
@@ -342,7 +342,8 @@ def train(
             `spec.input_size` and have `spec.classes` classes.
 
     Returns:
-        The RunResult (also in metrics.json and history.json).
+        The RunResult (also in metrics.json and history.json); with `cfg.eval_split`, a finished run's best
+        checkpoint (selected on val) scored on that split too (`RunResult.test`, metrics.json "test").
 
     Raises:
         Diverged: the training loss became NaN/inf ("diverged at epoch E step S"); metrics.json then
@@ -357,11 +358,12 @@ def train(
     if cfg.tune_malloc and device.type == "cpu":
         tune_malloc()
     checkpoint = _resume_state(run_dir, spec, cfg) if resume else None
+    eval_ds = eval_split_dataset(spec, cfg)
     if isinstance(checkpoint, RunResult):
-        return checkpoint
+        return report_eval_split(checkpoint, cfg, eval_ds)
     train_ds, val_ds = _datasets(spec, cfg, train_ds, val_ds)
     run = _Run(spec, cfg, run_dir, train_ds, val_ds, device, amp, channels_last, progress, checkpoint)
     if checkpoint is None:  # a fresh start: the old run files go only now that the new run is ready
         run_dir.clear()
         run_dir.start(spec, cfg)
-    return run.run(on_epoch_end)
+    return report_eval_split(run.run(on_epoch_end), cfg, eval_ds)

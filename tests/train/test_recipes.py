@@ -7,11 +7,15 @@ import pytest
 import torch
 
 from scaler.data import make_dataset
-from scaler.errors import ConfigError, ScalerError
+from scaler.errors import ConfigError, DataError, ScalerError
 from scaler.families import base_spec, build
-from scaler.train import TrainConfig, train
+from scaler.inference import parse_tta, predict
+from scaler.metrics import ConfusionMatrix
+from scaler.report import records_from_runs
+from scaler.train import TrainConfig, evaluate_run, load_run, train
 from scaler.train._checkpoint import load_checkpoint
 from tests.cli_helpers import run_cli
+from tests.data.fakes import make_folder
 
 SIZE = (32, 32)
 DATA_OPTIONS = {"length": 8, "source_size": list(SIZE)}
@@ -142,3 +146,93 @@ def test_random_scale_and_a_crop_off_the_stride_train_a_stride_32_net(tmp_path):
     assert all(r["train_loss"] == r["train_loss"] for r in result.history)  # finite, not NaN
     val = make_dataset("shapes", "val", input_size=(64, 64), **options)
     assert val[0][0].shape == (3, 64, 64)  # val items stay at the input size
+
+
+# -- test split: selected on val, reported on test ---------------------------------------------------------------
+
+
+def folder_config(root, **changes) -> TrainConfig:
+    """A folder dataset (fakes: 16x32 RGB, 3 classes) with train, val and test splits."""
+    base = dict(data="folder", data_root=str(root), data_options={"num_classes": 3}, epochs=2, batch_size=2,
+                timing_warmup_steps=0, device="cpu", amp="off")
+    return TrainConfig(**{**base, **changes})
+
+
+@pytest.fixture
+def folder_root(tmp_path):
+    for split, count in (("train", 4), ("val", 3), ("test", 5)):
+        make_folder(tmp_path / "data", split, count=count)
+    return tmp_path / "data"
+
+
+@pytest.fixture(scope="module")
+def folder_spec():
+    return base_spec("unet", width=4, levels=3, classes=3, input_size=(16, 32))
+
+
+def test_eval_split_scores_the_val_selected_checkpoint_on_test(folder_spec, folder_root, tmp_path):
+    result = train(folder_spec, folder_config(folder_root, eval_split="test"), tmp_path / "run", progress=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"] == result.test and result.test["split"] == "test"
+    assert result.test["epoch"] == result.best["epoch"]
+    expected = evaluate_run(tmp_path / "run", split="test", checkpoint="best")
+    assert result.test["miou"] == pytest.approx(expected["miou"]) and result.test["pa"] == pytest.approx(expected["pa"])
+    val = evaluate_run(tmp_path / "run", split="val", checkpoint="best")
+    assert val["miou"] == pytest.approx(result.best["miou"]) and val["pa"] != pytest.approx(expected["pa"])
+    assert load_run(tmp_path / "run").test == result.test
+    row = records_from_runs([tmp_path / "run"], evaluation="test").iloc[0]
+    assert row["miou"] == pytest.approx(result.test["miou"])
+
+
+def test_without_eval_split_no_test_score_and_a_finished_run_gains_one_on_rerun(folder_spec, folder_root, tmp_path):
+    result = train(folder_spec, folder_config(folder_root), tmp_path / "run", progress=False)
+    assert result.test is None and json.loads((tmp_path / "run" / "metrics.json").read_text())["test"] is None
+    again = train(folder_spec, folder_config(folder_root, eval_split="test"), tmp_path / "run", progress=False)
+    assert again.history == result.history and again.test["split"] == "test"  # not retrained, only scored
+
+
+def test_eval_split_missing_from_the_data_fails_before_training(folder_spec, folder_root, tmp_path):
+    import shutil
+
+    shutil.rmtree(folder_root / "test")
+    with pytest.raises(DataError, match="no 'test' split"):
+        train(folder_spec, folder_config(folder_root, eval_split="test"), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_cli_train_eval_split_and_evaluate_test(folder_root, tmp_path, capsys):
+    result = run_cli(capsys, "train", "--model", "unet", "--base-width", "4", "--option", "levels=3",
+                     "--input", "16x32", "--data", "folder", "--data-root", str(folder_root), "--data-option",
+                     "num_classes=3", "--epochs", "1", "--batch-size", "2", "--eval-split", "test",
+                     "--device", "cpu", "--amp", "off", "--no-progress", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert "test split, best val checkpoint (epoch 1): mIoU" in result.stdout
+    result = run_cli(capsys, "evaluate", str(tmp_path / "run"), "--split", "test", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["miou"] == pytest.approx(load_run(tmp_path / "run").test["miou"])
+
+
+# -- test-time augmentation ---------------------------------------------------------------------------------------
+
+
+def test_evaluate_with_tta_matches_predict_by_hand_and_is_labelled(folder_spec, folder_root, tmp_path, capsys):
+    train(folder_spec, folder_config(folder_root, epochs=1), tmp_path / "run", progress=False)
+    tta = parse_tta("scales=0.5,1,1.5", flip=True)
+    scored = evaluate_run(tmp_path / "run", split="val", tta=tta)
+    assert scored["tta"] == "ms 0.5,1,1.5 + flip"
+    model = build(folder_spec)
+    model.load_state_dict(load_checkpoint(tmp_path / "run" / "best.pt")["model"])
+    model.eval()
+    ds = make_dataset("folder", "val", root=folder_root, input_size=(16, 32), num_classes=3)
+    matrix = ConfusionMatrix(3, ds.ignore_index, torch.device("cpu"))
+    with torch.inference_mode():
+        for image, mask in ds:
+            matrix.update(predict(model, image[None], tta), mask[None])
+    assert scored["miou"] == pytest.approx(matrix.compute()["miou"], abs=1e-6)
+    single = evaluate_run(tmp_path / "run", split="val")
+    assert single["tta"] == "single-scale"
+    result = run_cli(capsys, "evaluate", str(tmp_path / "run"), "--tta", "paper", "--flip")
+    assert result.returncode == 0, result.stderr
+    assert "ms 0.5,0.75,1,1.25,1.5,1.75,2 + flip: mIoU" in result.stdout
+    result = run_cli(capsys, "evaluate", str(tmp_path / "run"), "--tta", "sizes=1,2")
+    assert result.returncode == 2 and "unknown test-time option 'sizes'" in result.stderr
