@@ -136,7 +136,32 @@ def evaluate(
     typer.echo(text_table(rows, ["class", "IoU"]))
 
 
+def recipe(
+    recipe_file: Path = typer.Argument(..., help="A paper recipe, e.g. studies/ednet_ablation.toml."),
+    out: Path = typer.Option(..., "--out", help="Output folder: runs/, reproduce.json and the report."),
+    seeds: Optional[int] = typer.Option(None, help="Seeds per network (0..N-1); default: the file's."),
+    train_option: List[str] = typer.Option([], help="TrainConfig field NAME=VALUE over the file's (repeatable), "
+                                                    "e.g. epochs=2 or eval_split=test."),
+    data_root: Optional[Path] = typer.Option(None, help="Dataset folder instead of the file's."),
+    progress: bool = typer.Option(False, help="Show each run's per-epoch progress."),
+) -> None:
+    """Train a paper recipe's networks (an ablation, a host comparison) under its training recipe, then report them."""
+    from scaler.report import load_recipe, run_recipe  # pandas and matplotlib: only this command needs them
+
+    overrides = parse_assignments(train_option, "train option")
+    if data_root is not None:
+        overrides["data_root"] = str(data_root)
+    plan = load_recipe(recipe_file, overrides, seeds)
+    prepare_out_dir(out, "--out")
+    with exit_on_signal() as stop:
+        stop.saved = lambda: f"finished runs are kept in {out}/runs; the same command resumes"
+        run_recipe(plan, out, progress=progress, log=typer.echo)
+    typer.echo((out / "table.md").read_text().rstrip())
+    typer.echo(f"report: {out}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the `train` and `evaluate` commands."""
+    """Add the `train`, `evaluate` and `recipe` commands."""
     app.command("train")(train)
     app.command("evaluate")(evaluate)
+    app.command("recipe")(recipe)

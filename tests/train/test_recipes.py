@@ -236,3 +236,73 @@ def test_evaluate_with_tta_matches_predict_by_hand_and_is_labelled(folder_spec, 
     assert "ms 0.5,0.75,1,1.25,1.5,1.75,2 + flip: mIoU" in result.stdout
     result = run_cli(capsys, "evaluate", str(tmp_path / "run"), "--tta", "sizes=1,2")
     assert result.returncode == 2 and "unknown test-time option 'sizes'" in result.stderr
+
+
+# -- paper recipe files: a fixed list of networks under one recipe ------------------------------------------------
+
+RECIPE = """
+[recipe]
+name = "tiny"
+input_size = [32, 32]
+classes = 5
+seeds = 1
+
+[data]
+name = "shapes"
+options = {length = 8, source_size = [32, 32], crop_size = [20, 20]}
+
+[train]
+epochs = 1
+batch_size = 4
+optimizer = "sgd"
+encoder_lr_mult = 0.1
+device = "cpu"
+amp = "off"
+
+[[network]]
+name = "plain"
+family = "unet"
+options = {width = 4, levels = 3}
+
+[[network]]
+name = "+ avg"
+family = "unet"
+options = {width = 4, levels = 3, fusion_attention = "avg"}
+"""
+
+
+def test_a_recipe_trains_each_named_network_and_reports_them(tmp_path, capsys):
+    (tmp_path / "r.toml").write_text(RECIPE)
+    result = run_cli(capsys, "recipe", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out" / "reproduce.json").read_text())
+    assert [r["network"] for r in manifest["runs"]] == ["plain", "+ avg"]
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "| plain |" in table and "| + avg |" in table
+    config = json.loads((tmp_path / "out" / "runs" / "01_avg-seed0" / "config.json").read_text())
+    assert config["encoder_lr_mult"] == 0.1 and config["data_options"]["crop_size"] == [20, 20]
+    again = run_cli(capsys, "recipe", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out"))
+    assert again.returncode == 0 and again.stdout.count("skipped") == 2  # finished runs are not retrained
+
+
+@pytest.mark.parametrize("edit, named", [
+    (("[recipe]", "[recipes]"), "unknown table"),
+    (('family = "unet"\noptions = {width = 4, levels = 3}\n', 'family = "unet"\noptions = {levels = 99}\n'), "levels"),
+    (('name = "+ avg"', 'name = "plain"'), "repeat"),
+    (("seeds = 1", "seeds = 0"), "seeds"),
+])
+def test_bad_recipe_files_name_the_problem(tmp_path, capsys, edit, named):
+    (tmp_path / "r.toml").write_text(RECIPE.replace(*edit))
+    result = run_cli(capsys, "recipe", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and named in result.stderr and str(tmp_path / "r.toml") in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["ednet_ablation", "attention_hosts", "fcn_vgg_ablation"])
+def test_the_committed_paper_recipes_load(name):
+    from pathlib import Path
+
+    from scaler.report import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "studies" / f"{name}.toml")
+    assert len(recipe.networks) >= 5 and recipe.config.data == "camvid"
