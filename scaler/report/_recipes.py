@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scaler.data import make_dataset
 from scaler.errors import ConfigError, ScalerError
 from scaler.families import base_spec
 from scaler.io import read_toml
@@ -67,7 +68,7 @@ def _config(path: Path, data: dict[str, Any], train: dict[str, Any], overrides: 
     """The TrainConfig of [data] + [train] + overrides, paths relative to the file."""
     kwargs: dict[str, Any] = {**train, **overrides, "data": data.get("name", "shapes"),
                               "data_options": data.get("options", {})}
-    if data.get("root") is not None:
+    if data.get("root") is not None and "data_root" not in overrides:
         kwargs["data_root"] = str((path.parent / str(data["root"])).resolve())
     if kwargs.get("pretrained") is not None and "pretrained" not in overrides:
         kwargs["pretrained"] = str((path.parent / str(kwargs["pretrained"])).resolve())
@@ -124,7 +125,9 @@ def _slug(name: str) -> str:
 def run_recipe(recipe: Recipe, out: str | Path, progress: bool = False,
                log: Callable[[str], None] | None = None) -> Report:
     """Train every network of `recipe` on each seed into `out` (resumable), then write its report there."""
-    out = Path(out)
+    out, cfg = Path(out), recipe.config
+    # A missing or wrong dataset is one error before anything is written, not one failed run per network.
+    make_dataset(cfg.data, "val", root=cfg.data_root, input_size=recipe.networks[0][1].input_size, **cfg.data_options)
     out.mkdir(parents=True, exist_ok=True)
     specs = dict(recipe.networks)
     runs = [{"network": name, "method": "baseline" if i == 0 else "custom", "factors": None, "seed": seed,

@@ -306,3 +306,14 @@ def test_the_committed_paper_recipes_load(name):
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "studies" / f"{name}.toml")
     assert len(recipe.networks) >= 5 and recipe.config.data == "camvid"
+
+
+def test_a_recipe_with_a_missing_data_root_fails_once_before_writing(tmp_path, capsys):
+    (tmp_path / "r.toml").write_text(RECIPE.replace('name = "shapes"', 'name = "camvid"\nroot = "nowhere"')
+                                     .replace(", crop_size = [20, 20]", "").replace("length = 8, source_size = [32, 32]", ""))
+    result = run_cli(capsys, "recipe", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and str(tmp_path / "nowhere") in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # no run, no manifest
+    result = run_cli(capsys, "recipe", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out"), "--data-root",
+                     str(tmp_path / "elsewhere"))
+    assert result.returncode == 2 and str(tmp_path / "elsewhere") in result.stderr  # --data-root wins
