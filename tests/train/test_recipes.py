@@ -317,3 +317,20 @@ def test_a_recipe_with_a_missing_data_root_fails_once_before_writing(tmp_path, c
     result = run_cli(capsys, "recipe", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out"), "--data-root",
                      str(tmp_path / "elsewhere"))
     assert result.returncode == 2 and str(tmp_path / "elsewhere") in result.stderr  # --data-root wins
+
+
+def test_a_study_with_eval_split_test_reports_its_trials_on_test(folder_root, tmp_path, capsys):
+    from scaler.report import records_from_study
+    from scaler.study import load_study_config
+    from tests.study.fakes import write_study
+
+    path = write_study(tmp_path / "s", {"method": {"choices": ["baseline"]}},
+                       network={"width": 4, "levels": 3, "input_size": [16, 32], "classes": 3},
+                       data={"name": "folder", "root": str(folder_root), "options": {"num_classes": 3}},
+                       train={"epochs": 1, "batch_size": 2, "timing_warmup_steps": 0, "eval_split": "test"})
+    result = run_cli(capsys, "study", "run", str(path), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    config = load_study_config(path)
+    frame = records_from_study(config.storage, config.name, evaluation="test")
+    run_dir = frame.iloc[0]["run_dir"]
+    assert frame.iloc[0]["miou"] == pytest.approx(load_run(run_dir).test["miou"])
