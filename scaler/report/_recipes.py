@@ -50,6 +50,7 @@ class Recipe:
 
 
 def _where(path: Path, table: str, key: str | None = None) -> str:
+    """Where in the file an error is: "FILE: [table] key"."""
     return f"{path}: [{table}]" + (f" {key}" if key else "")
 
 

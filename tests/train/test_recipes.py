@@ -41,12 +41,14 @@ def encoder_and_rest(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], d
 
 
 def trained_model(spec, run_dir) -> torch.nn.Module:
+    """The model of a run's last checkpoint."""
     model = build(spec)
     model.load_state_dict(load_checkpoint(run_dir / "last.pt")["model"])
     return model
 
 
 def initial_model(spec, seed: int = 0) -> torch.nn.Module:
+    """The model `train` starts from with this seed (it seeds torch, then builds)."""
     torch.manual_seed(seed)
     return build(spec)
 
