@@ -47,7 +47,7 @@ def cpu_copy(folder: Path, before: bool, seed: int, storage: str, **study: objec
         text = re.sub(r"^budget = .*$", 'budget = ["params=2x"]', text, flags=re.M)
     for key, value in study.items():  # replaced where the file sets the key, else added to [study]
         line = f"{key} = {value}"
-        text, found = re.subn(rf"^{key} = .*$", line, text, flags=re.M)
+        text, found = re.subn(rf"^{key} = .*$", line, text, count=1, flags=re.M)  # the first: [study] comes first
         text = text if found else text.replace("[study]\n", f"[study]\n{line}\n", 1)
     text = text.replace("[storage]\n", f'[storage]\nurl = "{storage}"\n')
     path = folder / f"{'before' if before else 'after'}_{seed}.toml"

@@ -6,9 +6,9 @@ Target (issue 14): `scaler train` whole-run wall time <= 1.05x the plain loop (C
 
 Both are run as fresh processes (python start-up and imports included), alternately, with the same
 OMP_NUM_THREADS and torch threads. The plain loop uses the same CamVid datasets (`make_datasets`, so the
-same decoding and augmentation) and validates once per epoch (a confusion matrix, mIoU) as the trainer
-does; it writes no checkpoints or history. `--profile` then runs the trainer once under cProfile and
-prints where its time goes outside the training step.
+same decoding and augmentation) and the same glibc malloc tuning, and validates once per epoch (a confusion
+matrix, mIoU) as the trainer does; it writes no checkpoints or history. `--profile` then runs the trainer
+once under cProfile and prints where its time goes outside the training step.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,9 +42,10 @@ def plain_loop(epochs: int, threads: int) -> None:
     from torch import nn
 
     from scaler.families import base_spec, build
-    from scaler.train import TrainConfig
+    from scaler.train import TrainConfig, tune_malloc
     from scaler.train._data import make_datasets
 
+    tune_malloc()  # the trainer's default (TrainConfig.tune_malloc): the same allocator for both
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     cfg = TrainConfig(data="camvid", data_root=CAMVID, batch_size=BATCH, epochs=epochs)
@@ -76,12 +78,19 @@ def plain_loop(epochs: int, threads: int) -> None:
         print(f"epoch {epoch + 1}: loss {loss.item():.3f} mIoU {iou.mean().item():.4f}", flush=True)
 
 
-def timed_process(args: list[str], threads: int) -> float:
-    """Wall seconds of a fresh python process running `args` (it must succeed)."""
+def timed_process(args: list[str], threads: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of a fresh python process running `args` (it must succeed).
+
+    CPU = the child's user + system time: other processes' load on shared cores stretches the wall time
+    but hardly the CPU time, so its ratio says whether the trainer does more work, even on a loaded machine.
+    """
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, *args], check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def profile_trainer(epochs: int, threads: int) -> None:
@@ -114,19 +123,21 @@ def main() -> None:
         return
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); CamVid unet w{WIDTH} "
           f"{INPUT[0]}x{INPUT[1]}, batch {BATCH}, {args.epochs} epochs, eager fp32, {args.threads} thread(s)")
-    trainer_s, plain_s = [], []
+    seconds: dict[str, list[tuple[float, float]]] = {"trainer": [], "plain": []}
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as out:
             runs = [("trainer", ["-m", "scaler", *train_args(args.epochs, out)]),
                     ("plain", [str(Path(__file__).resolve()), "--plain", "--epochs", str(args.epochs),
                                "--threads", str(args.threads)])]
             for name, command in runs[::-1 if repeat % 2 else 1]:
-                seconds = timed_process(command, args.threads)
-                (trainer_s if name == "trainer" else plain_s).append(seconds)
-                print(f"  repeat {repeat + 1}: {name:7s} {seconds:7.1f} s", flush=True)
-    ratio = sum(trainer_s) / sum(plain_s)
-    print(f"scaler train / plain loop wall time: {ratio:.3f}x ({sum(trainer_s):.1f} s vs {sum(plain_s):.1f} s); "
-          f"load average at end {os.getloadavg()[0]:.2f}")
+                wall, cpu = timed_process(command, args.threads)
+                seconds[name].append((wall, cpu))
+                print(f"  repeat {repeat + 1}: {name:7s} wall {wall:7.1f} s, CPU {cpu:7.1f} s", flush=True)
+    total = {name: [sum(t[i] for t in times) for i in (0, 1)] for name, times in seconds.items()}
+    ratio = total["trainer"][0] / total["plain"][0]
+    print(f"scaler train / plain loop wall time: {ratio:.3f}x ({total['trainer'][0]:.1f} s vs "
+          f"{total['plain'][0]:.1f} s); CPU time: {total['trainer'][1] / total['plain'][1]:.3f}x "
+          f"({total['trainer'][1]:.1f} s vs {total['plain'][1]:.1f} s); load average at end {os.getloadavg()[0]:.2f}")
     print("PASS" if ratio <= 1.05 else "FAIL: scaler train > 1.05x the plain loop")
     if args.profile:
         profile_trainer(args.epochs, args.threads)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-__all__ = ["ScalerError", "SpecError", "BudgetError", "DataError", "ConfigError", "shown", "os_error_text", "os_error_reason", "IO_FAILURES"]
+__all__ = ["ScalerError", "SpecError", "BudgetError", "DataError", "ConfigError", "shown", "os_error_text",
+           "os_error_reason", "IO_FAILURES"]
 
 #: errnos of a genuine I/O failure (not a bad path): the CLI exits 1 for these, 2 for a bad path.
 IO_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EIO)

@@ -94,12 +94,20 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        os.chmod(tmp, _file_mode())  # mkstemp's 0600 would make the file private, unlike a plain write
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return path
+
+
+def _file_mode() -> int:
+    """The mode a newly created file gets under this process's umask (0666 & ~umask)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 @contextlib.contextmanager
@@ -122,7 +130,11 @@ def staged_folder(out: str | Path) -> Iterator[Path]:
                 old = target.with_name(f".{target.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
                 os.replace(target, old)
-                os.replace(entry, target)
+                try:
+                    os.replace(entry, target)
+                except BaseException:
+                    os.replace(old, target)  # the old sub-folder goes back where it was
+                    raise
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(entry, target)

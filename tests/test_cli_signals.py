@@ -62,3 +62,24 @@ def test_main_exits_with_the_code_typer_returns(monkeypatch):
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code == 143
+
+
+def test_reproduce_stopped_by_sigterm_exits_143_and_names_its_runs(tmp_path):
+    out = tmp_path / "rep"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "scaler", "reproduce", "--data", "shapes", "--base-width", "4",
+                             "--input", "32x32", "--epochs", "500", "--batch-size", "4", "--max-steps-per-epoch", "1",
+                             "--network", "Baseline", "--out", str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(out / "runs" / "Baseline-seed0" / "last.pt", proc)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, (stdout, stderr)
+    assert stderr.strip().splitlines() == [
+        f"interrupted by SIGTERM: {out / 'runs'} holds 1 run folder(s) with records (finished runs are skipped, the "
+        f"stopped one resumes); run the same command to resume"]
+    assert json.loads((out / "runs" / "Baseline-seed0" / "metrics.json").read_text())["status"] == "interrupted"

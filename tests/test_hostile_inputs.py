@@ -212,3 +212,27 @@ def test_a_full_disk_mid_report_leaves_the_old_report_intact(tmp_path, monkeypat
     assert not (out / "plots" / "stale.png").exists() and (out / "keep.txt").read_text() == "not the report's"
     assert all(path.is_file() and path.parent in (out, out / "plots") for path in rep.files)
     assert [p.name for p in out.parent.iterdir()] == ["report"]
+
+
+def test_an_atomic_write_that_fails_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    """`scale --save` rewrites records through write_text_atomic: a failed write changes nothing, a good one gets
+    the mode a plain write would (not mkstemp's private 0600)."""
+    from scaler import io
+
+    path = tmp_path / "width.json"
+    path.write_text("the old record")
+
+    def no_space(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+
+    monkeypatch.setattr(io.os, "replace", no_space)
+    with pytest.raises(OSError):
+        io.write_text_atomic(path, "the new record")
+    assert path.read_text() == "the old record" and [p.name for p in tmp_path.iterdir()] == ["width.json"]
+    monkeypatch.undo()
+    old_umask = os.umask(0o022)
+    try:
+        io.write_text_atomic(path, "the new record")
+    finally:
+        os.umask(old_umask)
+    assert path.read_text() == "the new record" and path.stat().st_mode & 0o777 == 0o644

@@ -60,7 +60,8 @@ def _model_path(settings: BenchSettings, family: str) -> tuple[Path, dict[str, o
     """Where the latency model for these settings (this device, torch and family) is stored."""
     device, threads, clock = settings.resolved()
     key = {"device": device_name(device), "torch": torch.__version__, "family": family, "mode": settings.mode,
-           "batch": settings.batch, "threads": threads, "clock": clock, "amp": settings.amp, "layout": settings.channels_last}
+           "batch": settings.batch, "threads": threads, "clock": clock, "amp": settings.amp,
+           "layout": settings.channels_last}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir() / "latency" / f"{family}-{settings.mode}-{digest}.json", key
 

@@ -12,7 +12,8 @@ __all__ = ["TIMM_COLUMNS", "timm_rows", "write_timm_csv"]
 #: timm's benchmark-file columns (step_time in ms; gmacs / macts per image: GMACs, not GFLOPs, and millions of
 #: activations), then the conditions of the measurement.
 TIMM_COLUMNS = ("model", "img_size", "batch", "samples_per_sec", "step_time", "param_count", "gmacs", "macts")
-_EXTRA = ("mode", "device_name", "dtype", "layout", "threads", "clock", "torch_version", "step_time_p10", "step_time_p90")
+_EXTRA = ("mode", "device_name", "dtype", "layout", "threads", "clock", "torch_version", "step_time_p10",
+          "step_time_p90")
 
 
 def timm_rows(results: Sequence[BenchResult], names: Sequence[str]) -> list[dict[str, object]]:

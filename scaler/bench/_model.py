@@ -39,7 +39,7 @@ SIMPLER_MARGIN = 0.005
 
 
 def features(spec: NetSpec) -> dict[str, float]:
-    """Per-image GMACs, millions of activations and of params, and the MAC-bearing layers (conv, linear, counted ops)."""
+    """Per-image GMACs, millions of activations and params, and the MAC-bearing layers (conv, linear, counted ops)."""
     cost = complexity(spec)
     return {"gmacs": cost.macs / 1e9, "macts": cost.activations / 1e6, "mparams": cost.params / 1e6,
             "layers": float(sum(1 for layer in cost.layers if layer.macs > 0))}

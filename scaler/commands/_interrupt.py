@@ -19,7 +19,7 @@ from typing import Callable
 import typer
 
 from scaler.study._signals import StopSignals
-from scaler.train import load_run
+from scaler.train import RunDir
 
 __all__ = ["exit_on_signal", "signal_name", "exit_code", "saved_run_text"]
 
@@ -36,11 +36,12 @@ def signal_name(exc: BaseException) -> str:
 
 def saved_run_text(run_dir: Path) -> str:
     """What a stopped `scaler train` left in `run_dir`: its completed epochs and checkpoint, or nothing yet."""
+    run = RunDir(run_dir)
     try:
-        epochs = load_run(run_dir).epochs_run if (run_dir / "metrics.json").is_file() else 0
+        epochs = run.load_result().epochs_run if run.metrics_file.is_file() else 0
     except (ValueError, OSError):  # an unreadable record: say only what is certain
         epochs = 0
-    if epochs and (run_dir / "last.pt").is_file():
+    if epochs and run.checkpoint_file("last").is_file():
         return f"{run_dir} holds {epochs} completed epoch(s) in last.pt"
     return f"no epoch had completed in {run_dir} (it starts from epoch 1)"
 

@@ -89,7 +89,8 @@ def _print_results(labels: list[str], results: list) -> None:
             for n, r in zip(labels, results)]
     first = results[0]
     typer.echo(f"{first.mode} step, batch {first.batch}, {first.dtype} {first.layout}, {first.threads} threads, "
-               f"{first.clock} clock, {first.device_name}, torch {first.torch_version}; GMACs per image (GFLOPs = 2 x GMACs)")
+               f"{first.clock} clock, {first.device_name}, torch {first.torch_version}; "
+               f"GMACs per image (GFLOPs = 2 x GMACs)")
     typer.echo(text_table(rows))
 
 
@@ -115,8 +116,9 @@ def _solve(named: list, settings, budget: List[str], method: str, tolerance: flo
             records.append({"network": label, **sol.as_dict(), "predicted_ms": timed.predicted_ms,
                             "base_ms": timed.base_ms, "resolves": timed.resolves})
             for metric in (m for m in sol.limits if m in TIME_METRICS):
-                rows.append({"network": label, "method": name, "budget": metric, "limit ms": f"{sol.limits[metric]:.1f}",
-                             "base ms": f"{timed.base_ms[metric]:.1f}", "predicted": f"{timed.predicted_ms[metric]:.1f}",
+                rows.append({"network": label, "method": name, "budget": metric,
+                             "limit ms": f"{sol.limits[metric]:.1f}", "base ms": f"{timed.base_ms[metric]:.1f}",
+                             "predicted": f"{timed.predicted_ms[metric]:.1f}",
                              "measured": f"{timed.measured_ms[metric]:.1f}", "slack": f"{sol.slack[metric]:.1%}",
                              "re-solves": timed.resolves, "GMACs": f"{sol.cost.macs / 1e9:.3f}"})
     if as_json:

@@ -36,7 +36,9 @@ def report(
                                                  "or a `scaler reproduce` folder."),
     out: Path = typer.Option(..., "--out", help="Report folder (created)."),
     study_name: Optional[str] = typer.Option(None, help="The study in a storage URL (or overriding the TOML's)."),
-    accuracy: str = typer.Option("miou", help="Accuracy the summary ranks by: miou, pa or mpa."),
+    accuracy: Optional[str] = typer.Option(None, help="Accuracy the summary ranks by: miou, pa, mpa, accuracy, "
+                                                      "macro_recall or macro_f1; default: miou, or accuracy when "
+                                                      "every run is a classification run."),
     evaluation: str = typer.Option("best", "--eval", help=f"Which accuracy of each run: "
                                    f"{'; '.join(f'{k} = {v}' for k, v in EVALUATIONS.items())}."),
 ) -> None:

@@ -18,7 +18,7 @@ from scaler.io import load_spec, prepare_out_dir
 from scaler.parsing import parse_assignments, parse_size
 from scaler.scaling import ScalingOptions
 from scaler.solver import format_count
-from scaler.train import PlannedRun, RunResult, TrainConfig, evaluate_run, make_datasets, plan_run
+from scaler.train import PlannedRun, RunResult, TrainConfig, evaluate_run, make_datasets, metrics_text, plan_run
 from scaler.train import train as run_training
 from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING, DEPTH_ROUNDINGS, METHODS, SPLITS, choices_text
 
@@ -97,8 +97,7 @@ def _plan(cfg: TrainConfig, scaling: ScalingOptions, flags: dict[str, Any]) -> P
 def _print_result(result: RunResult) -> None:
     """The run's outcome: status and best epoch, honest timing, where it is."""
     best, ms, data_ms = result.best, result.ms_per_step, result.data_ms_per_step
-    typer.echo(f"{result.status}: {result.epochs_run} epochs; best val mIoU {best['miou']:.4f} "
-               f"(epoch {best['epoch']}), PA {best['pa']:.4f}, MPA {best['mpa']:.4f}")
+    typer.echo(f"{result.status}: {result.epochs_run} epochs; best val {metrics_text(best)} (epoch {best['epoch']})")
     timing = "no timed steps" if ms is None else (
         f"step {ms:.1f} ms median (p10 {result.ms_p10:.1f}, p90 {result.ms_p90:.1f}), data {data_ms:.1f} ms/step")
     memory = "" if result.peak_mem_bytes is None else f", peak {result.peak_mem_bytes / 2**20:.0f} MiB"
@@ -130,10 +129,14 @@ def evaluate(
         typer.echo(json.dumps(metrics, indent=2))
         return
     typer.echo(f"{metrics['data']} {split}, {checkpoint} checkpoint (epoch {metrics['epoch']}), {metrics['tta']}: "
-               f"mIoU {metrics['miou']:.4f}  PA {metrics['pa']:.4f}  MPA {metrics['mpa']:.4f}")
-    names = metrics["class_names"] or [str(i) for i in range(len(metrics["iou_per_class"]))]
-    rows = [{"class": n, "IoU": "-" if v is None else f"{v:.4f}"} for n, v in zip(names, metrics["iou_per_class"])]
-    typer.echo(text_table(rows, ["class", "IoU"]))
+               f"{metrics_text(metrics)}")
+    per_class = {"IoU": metrics["iou_per_class"]} if "iou_per_class" in metrics else {
+        "recall": metrics["recall_per_class"], "precision": metrics["precision_per_class"],
+        "F1": metrics["f1_per_class"]}
+    names = metrics["class_names"] or [str(i) for i in range(len(next(iter(per_class.values()))))]
+    rows = [{"class": n, **{k: "-" if v[i] is None else f"{v[i]:.4f}" for k, v in per_class.items()}}
+            for i, n in enumerate(names)]
+    typer.echo(text_table(rows, ["class", *per_class]))
 
 
 def recipe(

@@ -16,11 +16,12 @@ import pandas as pd
 from scaler.report._pareto import pareto_front
 from scaler.report._records import METHOD_ORDER
 from scaler.stats import estimate
+from scaler.train import CLASSIFICATION, SEGMENTATION
 from scaler.vocabulary import RECORD_STATUSES
 
 __all__ = [
-    "AXES", "ACCURACY", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame", "draw_tradeoff",
-    "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
+    "AXES", "ACCURACY", "TASK_ACCURACIES", "CURVE_METRICS", "tradeoff_frame", "bubble_frame", "curves_frame",
+    "draw_tradeoff", "draw_bubble", "draw_curves", "draw_sweep", "plot_all",
 ]
 
 #: Cost axes: name -> (record column, axis label). FLOPs and MACs are labelled as such, never mixed.
@@ -31,7 +32,10 @@ AXES = {
     "ms_per_step": ("ms_per_step", "ms per training step"),
 }
 #: Accuracy axes: record column (a fraction) -> label of the percent shown.
-ACCURACY = {"miou": "mIoU (%)", "pa": "Pixel accuracy (%)", "mpa": "Mean class accuracy (%)"}
+ACCURACY = {"miou": "mIoU (%)", "pa": "Pixel accuracy (%)", "mpa": "Mean class accuracy (%)",
+            "accuracy": "Accuracy (%)", "macro_recall": "Macro recall (%)", "macro_f1": "Macro F1 (%)"}
+#: The accuracies a report plots per task (the first ranks the summary): scaler.train.task_of names the task.
+TASK_ACCURACIES = {SEGMENTATION.name: ("miou", "pa"), CLASSIFICATION.name: ("accuracy", "macro_f1")}
 #: Per-epoch history keys drawn as curves (the paper's figures 4-6: losses and accuracy).
 CURVE_METRICS = ("train_loss", "val_loss", "pa", "miou")
 #: One colour per method, in METHOD_ORDER (the baseline black, a run that does not say its method grey).
@@ -247,7 +251,8 @@ def draw_bubble(frame: pd.DataFrame, stem: str | Path, title: str = "", subtitle
 
 
 _CURVE_LABELS = {"train_loss": "training loss", "val_loss": "validation loss", "pa": "pixel accuracy (%)",
-                 "mpa": "mean class accuracy (%)", "miou": "mIoU (%)"}
+                 "mpa": "mean class accuracy (%)", "miou": "mIoU (%)", "accuracy": "accuracy (%)",
+                 "macro_recall": "macro recall (%)", "macro_f1": "macro F1 (%)"}
 
 
 def _with_subtitle(title: str, subtitle: str) -> str:
@@ -263,18 +268,19 @@ def draw_curves(frame: pd.DataFrame, metric: str, stem: str | Path, title: str =
     plt = _pyplot()
     data = frame[frame["metric"] == metric]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for network, group in data.groupby("network", sort=False):
+    for number, (network, group) in enumerate(data.groupby("network", sort=False)):
         method = group["method"].iloc[0]
+        # runs that do not say their method (an ablation's rows) would all be grey: one colour per network
+        color = f"C{number % 10}" if method == "unknown" else _METHOD_COLORS.get(method, "gray")
         mean = group.groupby("epoch")["value"].mean()
         statuses = sorted(set(group["status"]))
         dashed = statuses != ["completed"]
         label = network + (f" ({', '.join(s for s in statuses if s != 'completed')})" if dashed else "")
-        ax.plot(mean.index, mean.values, color=_METHOD_COLORS.get(method, "gray"), linestyle="--" if dashed else "-",
+        ax.plot(mean.index, mean.values, color=color, linestyle="--" if dashed else "-",
                 marker="." if len(mean) < 30 else None, label=label)
         if group["seed"].nunique() > 1:
             spread = group.groupby("epoch")["value"].agg(["min", "max"])
-            ax.fill_between(spread.index, spread["min"], spread["max"], color=_METHOD_COLORS.get(method, "gray"),
-                            alpha=0.15, linewidth=0)
+            ax.fill_between(spread.index, spread["min"], spread["max"], color=color, alpha=0.15, linewidth=0)
     ax.set_xlabel("epoch")
     ax.set_ylabel(_CURVE_LABELS.get(metric, metric))
     ax.set_title(title or f"{_CURVE_LABELS.get(metric, metric)} per epoch")
@@ -330,7 +336,10 @@ def plot_all(df: pd.DataFrame, out: str | Path, accuracies: tuple[str, ...] = ("
             files += draw_tradeoff(frame, plots / f"{y}_vs_{axis}", subtitle=subtitle)
     frames["bubble"] = frame = bubble_frame(df, accuracies[0])
     files += draw_bubble(frame, plots / "bubble", subtitle=subtitle)
-    frames["curves"] = curves = curves_frame(df)
-    for metric in CURVE_METRICS:
+    frames["curves"] = curves = curves_frame(df, tuple(dict.fromkeys((*CURVE_METRICS, *accuracies))))
+    logged = set(curves["metric"])  # classification runs log no pa/miou: no empty plots of those
+    for metric in dict.fromkeys((*CURVE_METRICS, *accuracies)):
+        if metric in ACCURACY and metric not in accuracies and metric not in logged:
+            continue
         files += draw_curves(curves, metric, plots / f"curve_{metric}")
     return frames, files

@@ -4,6 +4,8 @@ Sources: an Optuna study (any RDB storage URL: SQLite, PostgreSQL, ...), a study
 `scaler.study.load_study_config`), trainer run dirs (`scaler.train.load_run`), or a `reproduce`
 output folder (its `reproduce.json` manifest names each network and its scaling method).
 Accuracies are fractions in [0, 1] here, as the trainer writes them; tables and plots show percent.
+A row's `task` (scaler.train.task_of its spec) says which it has: segmentation runs pa/mpa/miou,
+classification runs accuracy/macro_recall/macro_f1 (the other columns NaN).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from scaler.complexity import complexity
 from scaler.errors import ScalerError
 from scaler.spec import NetSpec
 from scaler.study import load_study_config, trial_status
-from scaler.train import load_run
+from scaler.train import SEGMENTATION, load_run, task_of
 from scaler.vocabulary import EVALUATIONS, METHOD_LABELS, METHODS, RUN_TO_RECORD_STATUS, choices_text
 
 __all__ = [
@@ -40,11 +42,14 @@ SWEEP_MANIFEST = "sweep.json"
 
 #: The tidy record's columns. gmacs/gflops/params_m are the same counts in display units (FLOPs = 2 x MACs).
 COLUMNS = (
-    "network", "method", "seed", "status", "fail_reason", "pa", "mpa", "miou", "best_epoch", "epochs_run",
+    "network", "method", "seed", "status", "fail_reason", "task", "pa", "mpa", "miou", "accuracy", "macro_recall",
+    "macro_f1", "best_epoch", "epochs_run",
     "params", "macs", "flops", "activations", "params_m", "gmacs", "gflops", "ms_per_step", "ms_p10",
     "ms_p90", "input_size", "factors", "spec", "history", "source", "trial", "run_dir",
 )
-_NUMERIC = ("pa", "mpa", "miou", "best_epoch", "epochs_run", "params", "macs", "flops", "activations",
+#: The accuracies a row can hold: segmentation's, then classification's (scaler.train's record keys).
+SCORES = ("pa", "mpa", "miou", "accuracy", "macro_recall", "macro_f1")
+_NUMERIC = (*SCORES, "best_epoch", "epochs_run", "params", "macs", "flops", "activations",
             "ms_per_step", "ms_p10", "ms_p90")
 _RUN_NAME = re.compile(r"^(?P<network>.+)-seed(?P<seed>\d+)$")
 
@@ -76,6 +81,14 @@ def _fill_cost(row: dict[str, Any]) -> None:
         row["flops"] = 2 * _number(row["macs"])
 
 
+def _task(spec: Any) -> str:
+    """The task of a row's spec (segmentation when the spec is missing or unreadable)."""
+    try:
+        return task_of(NetSpec.from_dict(spec)).name if isinstance(spec, dict) and spec else SEGMENTATION.name
+    except (ValueError, TypeError, KeyError):
+        return SEGMENTATION.name
+
+
 def check_evaluation(evaluation: str) -> str:
     """One of EVALUATIONS, else a one-line ScalerError naming the valid ones."""
     if evaluation not in EVALUATIONS:
@@ -84,10 +97,10 @@ def check_evaluation(evaluation: str) -> str:
 
 
 def _scores(best: dict[str, Any], history: list[dict[str, Any]], test: Any, evaluation: str) -> dict[str, Any]:
-    """The accuracies a row reports under `evaluation`: {pa, mpa, miou, epoch} (empty when the run has none)."""
+    """The accuracies a row reports under `evaluation`: SCORES and epoch (empty when the run has none)."""
     if evaluation == "final":
         final = history[-1] if history and isinstance(history[-1], dict) else {}
-        return {k: final.get(k) for k in ("pa", "mpa", "miou", "epoch")} if final else {}
+        return {k: final.get(k) for k in (*SCORES, "epoch")} if final else {}
     if evaluation == "test":
         return dict(test) if isinstance(test, dict) else {}
     return best
@@ -97,6 +110,7 @@ def _finish(rows: list[dict[str, Any]], source: str, evaluation: str = "best") -
     """Rows -> the tidy frame: cost filled, units added, networks labelled, columns in order."""
     for row in rows:
         _fill_cost(row)
+        row["task"] = _task(row.get("spec"))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for key in _NUMERIC:
         frame[key] = pd.to_numeric(frame[key].map(_number), errors="coerce").astype(float)
@@ -157,8 +171,8 @@ def _trial_row(trial: Any, objectives: Sequence[str], evaluation: str = "best") 
     return {
         # "rule": the attribute's name in studies made by scaler 0.1
         "network": None, "method": attrs.get("method", attrs.get("rule")), "seed": attrs.get("seed"), "status": status,
-        "fail_reason": reason, "pa": best.get("pa"), "mpa": best.get("mpa"), "miou": best.get("miou"),
-        "best_epoch": best.get("epoch"), "epochs_run": attrs.get("epochs_run") or len(history) or None,
+        "fail_reason": reason, **{k: best.get(k) for k in SCORES}, "best_epoch": best.get("epoch"),
+        "epochs_run": attrs.get("epochs_run") or len(history) or None,
         **{k: attrs.get(k) for k in ("params", "macs", "flops", "activations", "ms_per_step", "ms_p10",
                                      "ms_p90", "input_size", "factors", "spec", "run_dir")},
         "history": list(history), "source": f"trial {trial.number}", "trial": trial.number,
@@ -272,8 +286,8 @@ def _run_row(run_dir: Path, meta: dict[str, Any] | None = None, evaluation: str 
         reason = reason or f"stopped after epoch {result.epochs_run}: still running, or killed (a rerun resumes it)"
     metrics = _read_json(run_dir / "metrics.json") or {}
     best = _scores(dict(result.best or {}), list(result.history or []), metrics.get("test"), evaluation)
-    row.update(status=status, fail_reason=reason, pa=best.get("pa"), mpa=best.get("mpa"), miou=best.get("miou"),
-               best_epoch=best.get("epoch"), epochs_run=result.epochs_run, history=list(result.history or []),
+    row.update(status=status, fail_reason=reason, **{k: best.get(k) for k in SCORES}, best_epoch=best.get("epoch"),
+               epochs_run=result.epochs_run, history=list(result.history or []),
                ms_per_step=result.ms_per_step, ms_p10=result.ms_p10, ms_p90=result.ms_p90)
     return row
 

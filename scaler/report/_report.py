@@ -9,10 +9,11 @@ import pandas as pd
 
 from scaler.errors import ScalerError
 from scaler.io import staged_folder
-from scaler.report._plots import ACCURACY, plot_all
+from scaler.report._plots import ACCURACY, TASK_ACCURACIES, plot_all
 from scaler.report._records import collect
 from scaler.report._summary import Summary, summarize
 from scaler.report._tables import paper_table, table_title, write_table
+from scaler.train import CLASSIFICATION, SEGMENTATION
 
 __all__ = ["Report", "report", "write_report"]
 
@@ -28,8 +29,9 @@ class Report:
     files: tuple[Path, ...]
 
 
-def write_report(records: pd.DataFrame, out: str | Path, accuracy: str = "miou") -> Report:
-    """Write table.csv, table.md, summary.md, comparisons.csv, records.json and plots/*.png|svg into `out`."""
+def write_report(records: pd.DataFrame, out: str | Path, accuracy: str | None = None) -> Report:
+    """Write table.csv, table.md, summary.md, comparisons.csv, records.json and plots/*.png|svg into `out`;
+    `accuracy` None ranks by the runs' task: mIoU, or accuracy when every run is a classification run."""
     _check_accuracy(accuracy)
     out = Path(out)
     # Written into a staging folder and moved in only when complete: a full disk or Ctrl-C part-way
@@ -39,16 +41,23 @@ def write_report(records: pd.DataFrame, out: str | Path, accuracy: str = "miou")
     return replace(report, files=tuple(out / path.relative_to(stage) for path in report.files))
 
 
-def _write_report(records: pd.DataFrame, out: Path, accuracy: str) -> Report:
+def _task_accuracies(records: pd.DataFrame) -> tuple[str, ...]:
+    """The accuracies of the records' task: classification's when every run classifies, else segmentation's."""
+    tasks = set(records["task"]) if "task" in records and len(records) else {SEGMENTATION.name}
+    return TASK_ACCURACIES[CLASSIFICATION.name if tasks == {CLASSIFICATION.name} else SEGMENTATION.name]
+
+
+def _write_report(records: pd.DataFrame, out: Path, accuracy: str | None) -> Report:
     """Write every artefact of the report into `out` (a staging folder)."""
     evaluation = records.attrs.get("evaluation", "best")
     table = paper_table(records)
     title = table_title(table, evaluation)
+    accuracy = accuracy or _task_accuracies(records)[0]
     summary = summarize(table, records, accuracy, evaluation=f"{title}.")
     files = write_table(table, out, evaluation)
     files.append(summary.write(out))
     files.append(out / "comparisons.csv")
-    accuracies = (accuracy, *[a for a in ("miou", "pa") if a != accuracy])
+    accuracies = tuple(dict.fromkeys((accuracy, *_task_accuracies(records))))
     frames, plots = plot_all(records, out, accuracies, subtitle=title)
     files += plots
     # The record itself, so a report can be re-read or diffed without the study database.
@@ -59,14 +68,15 @@ def _write_report(records: pd.DataFrame, out: Path, accuracy: str) -> Report:
 
 
 def report(source: str | Path | Sequence[str | Path], out: str | Path, study_name: str | None = None,
-           accuracy: str = "miou", evaluation: str = "best") -> Report:
+           accuracy: str | None = None, evaluation: str = "best") -> Report:
     """Report a study, run dirs or a reproduce folder into `out`.
 
     Args:
         source: a study TOML, an RDB storage URL (with `study_name`), run dirs, or a reproduce folder.
         out: the report folder (created).
         study_name: the study in a storage URL.
-        accuracy: the accuracy the summary ranks by: miou (default), pa or mpa.
+        accuracy: the accuracy the summary ranks by (scaler.report.ACCURACY): None (default) picks by the runs'
+            task, miou for segmentation and accuracy for classification runs.
         evaluation: which accuracy of each run: "best" validation epoch (default), "final" epoch, or "test"
             (the val-selected checkpoint on the test split); see scaler.vocabulary.EVALUATIONS.
 
@@ -81,6 +91,6 @@ def report(source: str | Path | Sequence[str | Path], out: str | Path, study_nam
 
 
 def _check_accuracy(accuracy: str) -> None:
-    """A ScalerError for an accuracy the summary cannot rank by."""
-    if accuracy not in ACCURACY:
+    """A ScalerError for an accuracy the summary cannot rank by (None: the task's)."""
+    if accuracy is not None and accuracy not in ACCURACY:
         raise ScalerError(f"unknown accuracy {accuracy!r}; valid: {', '.join(ACCURACY)}")

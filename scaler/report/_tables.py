@@ -6,18 +6,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaler.report._records import METHOD_ORDER
+from scaler.report._records import METHOD_ORDER, SCORES
 from scaler.rules import factors_text
 from scaler.stats import LEVEL, estimate
+from scaler.train import CLASSIFICATION, SEGMENTATION
 from scaler.vocabulary import EVALUATIONS
 
 __all__ = ["TABLE_COLUMNS", "paper_table", "table_markdown", "write_table"]
 
-#: The table's columns. Accuracies in percent; std is the sample std (n - 1), NaN with one seed.
+#: The table's columns. Accuracies in percent; std is the sample std (n - 1), NaN with one seed. A
+#: segmentation network has pa/mpa/miou, a classification one accuracy/macro_recall/macro_f1 (the others NaN).
 TABLE_COLUMNS = (
-    "network", "method", "status", "seeds", "runs", "pa_mean", "pa_std", "pa_ci_low", "pa_ci_high", "mpa_mean",
-    "mpa_std", "mpa_ci_low", "mpa_ci_high", "miou_mean", "miou_std", "miou_ci_low", "miou_ci_high", "params_m",
-    "params_ratio", "gmacs", "gflops", "ms_per_step", "ms_p10", "ms_p90", "input_size", "factors", "fail_reason",
+    "network", "method", "task", "status", "seeds", "runs",
+    *(f"{m}_{s}" for m in SCORES for s in ("mean", "std", "ci_low", "ci_high")), "params_m", "params_ratio",
+    "gmacs", "gflops", "ms_per_step", "ms_p10", "ms_p90", "input_size", "factors", "fail_reason",
 )
 
 
@@ -49,8 +51,9 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
     for network, group in df.groupby("network", sort=False):
         done = group[group["status"] == "completed"]
         row: dict[str, object] = {"network": network, "method": group["method"].iloc[0],
+                                  "task": group["task"].iloc[0] if "task" in group else SEGMENTATION.name,
                                   "status": _status_text(group["status"]), "seeds": len(done), "runs": len(group)}
-        for metric in ("pa", "mpa", "miou"):
+        for metric in SCORES:
             est = estimate(list(pd.to_numeric(done[metric], errors="coerce").dropna() * 100))
             row.update({f"{metric}_mean": est.mean, f"{metric}_std": est.std, f"{metric}_ci_low": est.low,
                         f"{metric}_ci_high": est.high})
@@ -103,18 +106,40 @@ def table_title(table: pd.DataFrame, evaluation: str = "best") -> str:
             f"{'/'.join(map(str, seeds)) or 0} completed seed(s) per network")
 
 
+#: The accuracy columns of the Markdown table per task: (score, header) as mean ± std, then the score whose
+#: interval is shown (the task's headline: mIoU, or accuracy as in the multimodal paper's Table I).
+MARKDOWN_SCORES = {
+    SEGMENTATION.name: ((("pa", "Pixel accuracy (%)"), ("miou", "mIoU (%)")), ("miou", "mIoU")),
+    CLASSIFICATION.name: ((("accuracy", "Accuracy (%)"), ("macro_recall", "Macro recall (%)"),
+                        ("macro_f1", "Macro F1 (%)")), ("accuracy", "Accuracy")),
+}
+
+
+def _score_columns(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
+    """(score, header, interval?) of the tasks in the table: segmentation's, classification's or both."""
+    present = set(table["task"]) if "task" in table else {SEGMENTATION.name}
+    columns = []
+    for task, (scores, (headline, name)) in MARKDOWN_SCORES.items():
+        if task in present or (task == SEGMENTATION.name and not present & set(MARKDOWN_SCORES)):
+            columns += [(score, header, False) for score, header in scores]
+            columns.append((headline, f"{name} {LEVEL:.0%} CI", True))
+    return columns
+
+
 def table_markdown(table: pd.DataFrame, evaluation: str = "best") -> str:
-    """The table in the paper's format as Markdown, with a title saying what the accuracies are and notes."""
-    header = ["Network", "Pixel accuracy (%)", "mIoU (%)", f"mIoU {LEVEL:.0%} CI", "Params (M)", "GMACs", "GFLOPs",
-              "ms/step (p10–p90)", "Status"]
+    """The table in the paper's format as Markdown, with a title saying what the accuracies are and notes.
+    Its accuracy columns are those of the tasks it holds: pixel accuracy and mIoU, or accuracy, recall and F1."""
+    scores = _score_columns(table)
+    header = ["Network", *(h for _s, h, _i in scores), "Params (M)", "GMACs", "GFLOPs", "ms/step (p10–p90)", "Status"]
     lines = [f"{table_title(table, evaluation)}.", "",
-             "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * 7 + ["---"]) + "|"]
+             "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 2) + ["---"]) + "|"]
     for row in table.itertuples(index=False):
         ms = "—" if not math.isfinite(row.ms_per_step) else (
             f"{row.ms_per_step:.1f} ({_num(row.ms_p10, 1)}–{_num(row.ms_p90, 1)})")
-        cells = [row.network, _pm(row.pa_mean, row.pa_std), _pm(row.miou_mean, row.miou_std),
-                 _ci(row.miou_ci_low, row.miou_ci_high), _cost(row.params_m), _cost(row.gmacs), _cost(row.gflops),
-                 ms, row.status]
+        values = row._asdict()
+        accuracies = [_ci(values[f"{s}_ci_low"], values[f"{s}_ci_high"]) if interval else
+                      _pm(values[f"{s}_mean"], values[f"{s}_std"]) for s, _h, interval in scores]
+        cells = [row.network, *accuracies, _cost(row.params_m), _cost(row.gmacs), _cost(row.gflops), ms, row.status]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     notes = ["", "No ± or interval with one seed. GMACs and GFLOPs per image at the network's input size, FLOPs = "
                  "2 × MACs. ms/step: one training step, mean of the runs' medians (p10–p90)."]

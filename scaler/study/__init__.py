@@ -16,7 +16,9 @@ Design decisions
 The budget acts before training. How to scale is the study's [scaling] table, parsed by
 `scaler.scaling.ScalingOptions` (budget, ratio, tolerance, depth_rounding); limits, fits and
 constraints come from `scaler.solver`. A method ("depth", "compound", ...) is solved into the budget
-after rounding, so it is always feasible. Free factors may not be: by default ("constrain") such a
+after rounding, so it is always feasible, and so is a [direction] (growth weights per factor, put on
+the budget frontier by the solver: see scaler.study._space and the README for why a direction
+rather than sample-then-project). Free [factors] may not be: by default ("constrain") such a
 trial is recorded as infeasible and never trained; every trial stores one Optuna constraint per
 budget metric (`cost / (limit x (1 + tolerance)) - 1`, <= 0 fits, via `Trial.set_constraint`) and
 finishes COMPLETE with mIoU 0. Raising TrialPruned instead (Optuna issue 2969) would put the
@@ -27,7 +29,12 @@ constraints, TPE and NSGA-II rank infeasible trials after every feasible one, or
 they overshoot, and `best_trial`/`best_trials` skip them. The alternative `infeasible = "project"`
 (in [study]) scales the sample back along its own direction into the budget and trains that, at
 the cost of teaching the sampler a value for a point it did not evaluate. An infeasible trial
-counts towards n_trials (it is a point the sampler proposed) but costs no training step.
+costs no training step and does not count toward n_trials (n_trials counts trained networks; a
+study stops after MAX_SAMPLES_PER_TRIAL x n_trials samples whatever happens).
+
+One network, one training (scaler.study._dedupe): `network_key` hashes the rounded spec and the
+training settings; a trial whose key another trial trained (or is training, on any worker) takes
+that result and records `reused_from`; it does not count toward n_trials either.
 
 n_trials is global. A worker may start a trial only while (number of original trials) < n_trials
 or a retry is waiting; counting and creating the trial (`ask`) happen under a per-study lock across
@@ -63,10 +70,12 @@ Pruning: each epoch reports the best validation mIoU so far (the quantity the tr
 be, so one noisy epoch does not condemn a trial); median and Hyperband pruners (resource = epochs)
 apply to single-objective studies. Optuna cannot prune multi-objective studies (issue 3450), and
 pruning on mIoU alone would be unsound there, since a cheap network with a low mIoU may still be
-Pareto-optimal. So a multi-objective study trains every feasible trial to the end (a pruner is a
-ConfigError), and the recommended setup is one learned objective, mIoU, under hard budgets, pruned,
-with the accuracy/cost Pareto front computed afterwards from the recorded costs: every trial stores
-params, MACs, activations and ms/step whatever the objectives.
+Pareto-optimal. So a multi-objective study takes pruner "pareto" (scaler.study._pareto_pruning):
+a trial is stopped at epoch k when no-costlier trials were more accurate at epoch k (Pareto
+dominance at the same epoch; costs are known before training), with the curves kept in user
+attributes since Optuna refuses intermediate values there. Every trial stores params, MACs,
+activations and ms/step whatever the objectives; the hypervolume over trials is
+scaler.report.study_hypervolume.
 
 Paths: relative paths inside a study or search-space file are relative to that file's folder; a
 trial trains in <run_root>/<study name>-<run key>/trial_NNNN, where the run key is drawn once per

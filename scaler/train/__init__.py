@@ -8,7 +8,9 @@
 A run directory holds spec.json, config.json, history.json (one record per epoch), metrics.json
 (status, best, final, timing), last.pt and best.pt (tensors and plain data only, loaded weights-only);
 `RunDir` reads it; `train` on an existing directory resumes it. A run stops early by `StopTraining`
-(`Pruned`, `OutOfSpace`), raised from `on_epoch_end` or by training itself.
+(`Pruned`, `OutOfSpace`), raised from `on_epoch_end` or by training itself. The network's task
+(`task_of`: segmentation, or classification for a classification head) decides the scores an epoch
+records and the one that picks the best epoch: mIoU, or accuracy.
 """
 from __future__ import annotations
 
@@ -21,16 +23,19 @@ from scaler.train._result import STATUSES, Diverged, RunResult, load_run
 from scaler.train._rundir import CHECKPOINTS, RESUME_FREE_KEYS, RUN_FILES, RunDir
 from scaler.train._setup import PlannedRun, plan_run
 from scaler.train._stop import OutOfSpace, Pruned, StopTraining
+from scaler.train._task import CLASSIFICATION, SEGMENTATION, Task, metrics_text, task_of
 
 __all__ = [
     "AMP_MODES",
     "CHECKPOINTS",
+    "CLASSIFICATION",
     "CLASS_WEIGHTS",
     "DEFAULT_LR",
     "OPTIMIZERS",
     "PlannedRun",
     "RESUME_FREE_KEYS",
     "RUN_FILES",
+    "SEGMENTATION",
     "STATUSES",
     "Diverged",
     "OutOfSpace",
@@ -38,16 +43,19 @@ __all__ = [
     "RunDir",
     "RunResult",
     "StopTraining",
+    "Task",
     "TrainConfig",
     "cpu_has_native_bf16",
     "evaluate_run",
     "load_run",
     "lr_factor",
     "make_datasets",
+    "metrics_text",
     "plan_run",
     "resolve_amp",
     "resolve_channels_last",
     "select_device",
+    "task_of",
     "train",
     "tune_malloc",
 ]

@@ -12,6 +12,7 @@ from scaler.errors import DataError, ScalerError
 from scaler.losses import inverse_frequency_weights
 from scaler.spec import NetSpec
 from scaler.train._config import TrainConfig
+from scaler.train._task import CLASSIFICATION, SEGMENTATION, Task, task_of
 
 __all__ = ["EpochSampler", "make_datasets", "check_data", "make_loader", "class_weights", "steps_per_epoch"]
 
@@ -43,14 +44,31 @@ def make_datasets(cfg: TrainConfig, input_size: tuple[int, int] | None) -> tuple
 
 
 def check_data(spec: NetSpec, ds: Any, split: str) -> None:
-    """The dataset must match the network: same class count, items at the spec's input size."""
-    if ds.num_classes != spec.classes:
-        raise ScalerError(f"the network has {spec.classes} classes but the {split} data has {ds.num_classes} "
-                          f"({getattr(ds, 'name', type(ds).__name__)}); valid: classes={ds.num_classes}")
+    """The dataset must match the network: same class count (of its task), items at the spec's input size,
+    and, for paired image + report data, a vocabulary and report length the network takes."""
+    task = task_of(spec)
+    classes, name = task.num_classes(ds), getattr(ds, "name", type(ds).__name__)
+    if hasattr(ds, "vocab_size"):
+        _check_reports(spec, ds, split, name)
+    if classes != spec.classes:
+        raise ScalerError(f"the {task.name} network has {spec.classes} classes but the {split} data has {classes} "
+                          f"({name}); valid: classes={classes}")
     size = getattr(ds, "input_size", None)
     if size is not None and tuple(size) != tuple(spec.input_size):
         raise ScalerError(f"the {split} data yields {size[0]}x{size[1]} items but the network's input is "
                           f"{spec.input_size[0]}x{spec.input_size[1]}; valid: data made at the spec's input_size")
+
+
+def _check_reports(spec: NetSpec, ds: Any, split: str, name: str) -> None:
+    """Paired data: a network that reads reports, with room for the data's vocabulary and report length."""
+    for key, have in (("vocab_size", ds.vocab_size), ("max_tokens", ds.max_tokens)):
+        room = spec.option(key)
+        if room is None:
+            raise ScalerError(f"the {split} data ({name}) pairs images with reports but the {spec.family} network "
+                              f"reads no reports; valid: a family with a text branch (multimodal)")
+        if have > room:
+            raise ScalerError(f"the {split} data ({name}) has {key} {have} but the network takes {room}; "
+                              f"valid: {key} >= {have} (or data option max_tokens <= {room})")
 
 
 def steps_per_epoch(cfg: TrainConfig, train_ds: Dataset) -> int:
@@ -69,11 +87,23 @@ def make_loader(ds: Dataset, cfg: TrainConfig, device: torch.device, sampler: Sa
                       num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
 
 
-def class_weights(cfg: TrainConfig, train_ds: Any) -> torch.Tensor | None:
-    """Per-class alpha from the training masks (modified inverse frequency), or None."""
+def class_weights(cfg: TrainConfig, train_ds: Any, task: Task = SEGMENTATION) -> torch.Tensor | None:
+    """Per-class alpha from the training targets (modified inverse frequency), or None."""
     if cfg.class_weights == "none" or cfg.loss == "dice":
         return None
-
-    # A dataset may count its own pixels (any object with class_pixel_counts()); else the data layer's function.
-    counts = train_ds.class_pixel_counts() if hasattr(train_ds, "class_pixel_counts") else class_pixel_counts(train_ds)
+    if hasattr(train_ds, "vocab_size"):  # paired data: count its labels or mask pixels directly
+        counts = _target_counts(train_ds, task)
+    elif hasattr(train_ds, "class_pixel_counts"):  # a dataset may count its own pixels
+        counts = train_ds.class_pixel_counts()
+    else:
+        counts = class_pixel_counts(train_ds)
     return inverse_frequency_weights(counts, modified=True)
+
+
+def _target_counts(ds: Any, task: Task) -> torch.Tensor:
+    """int64 [C]: samples per label (classification) or pixels per mask class (segmentation) of paired data."""
+    classes = task.num_classes(ds)
+    if task == CLASSIFICATION:
+        return torch.bincount(ds.labels, minlength=classes)[:classes]
+    values = torch.cat([torch.as_tensor(m).flatten() for m in ds.masks])
+    return torch.bincount(values[(values >= 0) & (values < classes)], minlength=classes)

@@ -1,5 +1,5 @@
-"""Validation: PA, MPA, mIoU and per-class IoU of a model over a loader (optionally with test-time augmentation),
-of a saved run's checkpoint, and of a finished run's val-selected checkpoint on its `eval_split`."""
+"""Validation of a model over a loader (segmentation optionally with test-time augmentation), of a saved run's
+checkpoint, and of a finished run's val-selected checkpoint on its `eval_split`: its task's scores (scaler.train._task)."""
 from __future__ import annotations
 
 import dataclasses
@@ -22,6 +22,7 @@ from scaler.train._data import check_data
 from scaler.train._hardware import autocast, resolve_amp, resolve_channels_last, select_device
 from scaler.train._result import RunResult
 from scaler.train._rundir import CHECKPOINTS, RunDir
+from scaler.train._task import SEGMENTATION, Task, task_of
 
 __all__ = ["evaluate", "evaluate_run", "eval_split_dataset", "report_eval_split", "CHECKPOINTS"]
 
@@ -32,33 +33,44 @@ _FINISHED = ("completed", "early_stopped")
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: str, channels_last: bool,
              num_classes: int, ignore_index: int, loss_fn: nn.Module | None = None,
-             tta: TTA = SINGLE_SCALE) -> dict[str, Any]:
-    """PA, MPA, mIoU, per-class IoU (and the mean loss when `loss_fn` is given, single-scale only) over a loader."""
-    if loss_fn is not None and not tta.is_single:
-        raise ScalerError(f"a validation loss needs single-scale logits, not test-time augmentation {tta.describe()!r}")
+             task: Task = SEGMENTATION, tta: TTA = SINGLE_SCALE) -> dict[str, Any]:
+    """The task's scores (segmentation: PA, MPA, mIoU, per-class IoU) and the mean loss when `loss_fn` is
+    given (single-scale only), over a loader; `tta` averages segmentation over scales and flips."""
+    if not tta.is_single and (loss_fn is not None or task != SEGMENTATION):
+        raise ScalerError(f"test-time augmentation {tta.describe()!r} applies to segmentation scores only, without "
+                          f"a loss; valid: single-scale here")
     was_training = model.training
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index, device)
     loss_sum = torch.zeros((), device=device)
     items = 0
-    for images, masks in loader:
-        images = images.to(device, non_blocking=True)
-        masks = masks.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+    for batch in loader:
+        inputs, masks = task.inputs(batch, device, channels_last)
         with autocast(device, amp):
-            logits = predict(model, images, tta)  # with TTA: averaged probabilities, which argmax reads alike
+            logits = model(*inputs) if tta.is_single else predict(model, inputs[0], tta)  # TTA: probabilities
         logits = logits.float()
         if loss_fn is not None:
             loss_sum += loss_fn(logits, masks) * masks.shape[0]  # stays on the device: no sync per batch
         items += masks.shape[0]
         matrix.update(logits, masks)
     model.train(was_training)
-    metrics = matrix.compute()
+    metrics = task.scores(matrix)
     if loss_fn is not None:
         metrics["loss"] = float(loss_sum) / max(1, items)
     return metrics
 
+
+
+def _precision(run: RunDir, cfg: TrainConfig, device: torch.device) -> tuple[str, bool]:
+    """The amp / layout the run trained with (its precision.json), where this device runs it; else this device's."""
+    saved = run.load_precision()
+    amp = saved[0] if saved is not None else cfg.amp
+    try:
+        amp = resolve_amp("auto" if amp == "auto" else amp, device)
+    except ConfigError:  # e.g. trained with fp16 on CUDA, evaluated on a CPU: use what this device does best
+        amp = resolve_amp("auto", device)
+    layout = saved[1] if saved is not None else cfg.channels_last
+    return amp, resolve_channels_last(layout, device, amp)
 
 def evaluate_run(
     run_dir: str | Path,
@@ -83,8 +95,9 @@ def evaluate_run(
         tta: test-time augmentation (scaler.inference.parse_tta); default single-scale.
 
     Returns:
-        {"pa", "mpa", "miou", "iou_per_class", "class_names", "split", "data", "checkpoint", "epoch", "tta"}
-        ("tta": "single-scale" or e.g. "ms 0.5,0.75,1,1.25,1.5,1.75,2 + flip").
+        The task's scores (segmentation: "pa", "mpa", "miou", "iou_per_class"; classification: "accuracy",
+        macro and per-class recall, precision, F1), "class_names", "task", "split", "data", "checkpoint", "epoch",
+        "tta" ("single-scale" or e.g. "ms 0.5,0.75,1,1.25,1.5,1.75,2 + flip").
     """
     run = RunDir(run_dir)
     run.checkpoint_file(checkpoint)  # a bad name fails before anything is read
@@ -97,21 +110,20 @@ def evaluate_run(
     options = cfg.data_options if same_data else {}
     ds = make_dataset(name, split, root=root, input_size=spec.input_size, augment=False, seed=cfg.seed, **options)
     check_data(spec, ds, split)
+    task = task_of(spec)
     metrics = _evaluate_state(run, spec, cfg, state["model"], checkpoint, ds, device, batch_size or cfg.batch_size,
                               tta)
-    return {**metrics, "class_names": list(getattr(ds, "class_names", [])), "split": split, "data": name,
+    names = ds.mask_class_names if task == SEGMENTATION and hasattr(ds, "mask_class_names") else \
+        getattr(ds, "class_names", [])
+    return {**metrics, "class_names": list(names), "task": task.name, "split": split, "data": name,
             "checkpoint": checkpoint, "epoch": state.get("epoch"), "tta": tta.describe()}
 
 
 def _evaluate_state(run: RunDir, spec: NetSpec, cfg: TrainConfig, weights: dict[str, Any], checkpoint: str,
                     ds: Any, device: str, batch_size: int, tta: TTA) -> dict[str, Any]:
-    """The metrics of `spec` with `weights` (the run's `checkpoint`) over `ds`, at the run's precision where it can."""
+    """The task's scores of `spec` with `weights` (the run's `checkpoint`) over `ds`, at the run's precision."""
     run_device = select_device(device)
-    try:
-        amp = resolve_amp(cfg.amp, run_device)
-    except ConfigError:  # e.g. trained with fp16 on CUDA, evaluated on a CPU: use what this device does best
-        amp = resolve_amp("auto", run_device)
-    channels_last = resolve_channels_last(cfg.channels_last, run_device, amp)
+    amp, channels_last = _precision(run, cfg, run_device)
     model = build(spec).to(run_device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -121,7 +133,9 @@ def _evaluate_state(run: RunDir, spec: NetSpec, cfg: TrainConfig, weights: dict[
         raise ScalerError(f"checkpoint {run.checkpoint_file(checkpoint)} does not fit {run.spec_file} "
                           f"({str(exc).strip().splitlines()[0][:200]}); valid: the checkpoint trained with that spec") from None
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False)
-    return evaluate(model, loader, run_device, amp, channels_last, ds.num_classes, ds.ignore_index, tta=tta)
+    task = task_of(spec)
+    return evaluate(model, loader, run_device, amp, channels_last, task.num_classes(ds), ds.ignore_index,
+                    task=task, tta=tta)
 
 
 def eval_split_dataset(spec: NetSpec, cfg: TrainConfig) -> Any:
@@ -138,9 +152,9 @@ def eval_split_dataset(spec: NetSpec, cfg: TrainConfig) -> Any:
 def report_eval_split(result: RunResult, cfg: TrainConfig, ds: Any) -> RunResult:
     """A finished run with its best checkpoint (selected on val) scored on `ds` (the eval split), in metrics.json.
 
-    Recorded under "test" (what `scaler report --eval test` reads): pa, mpa, miou, iou_per_class, the
-    checkpoint's epoch and the split's name. Unfinished runs, runs without an eval split and runs already
-    scored are returned as they are.
+    Recorded under "test" (what `scaler report --eval test` reads): the task's record scores (segmentation:
+    pa, mpa, miou, iou_per_class), the checkpoint's epoch and the split's name. Unfinished runs, runs
+    without an eval split and runs already scored are returned as they are.
     """
     if ds is None or result.status not in _FINISHED or result.test is not None:
         return result
@@ -148,7 +162,7 @@ def report_eval_split(result: RunResult, cfg: TrainConfig, ds: Any) -> RunResult
     spec = run.load_spec()
     state = run.load_checkpoint("best", spec)
     metrics = _evaluate_state(run, spec, cfg, state["model"], "best", ds, cfg.device, cfg.batch_size, SINGLE_SCALE)
-    test = {**{k: metrics[k] for k in ("pa", "mpa", "miou", "iou_per_class")}, "epoch": state.get("epoch"),
+    test = {**{k: metrics[k] for k in task_of(spec).record_keys}, "epoch": state.get("epoch"),
             "split": cfg.eval_split}
     result = dataclasses.replace(result, test=test)
     write_json(run.metrics_file, result.to_dict(history=False))

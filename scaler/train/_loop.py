@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,12 +24,13 @@ from scaler.train._checkpoint import copy_checkpoint, rng_state, save_checkpoint
 from scaler.train._config import TrainConfig
 from scaler.train._data import EpochSampler, check_data, class_weights, make_datasets, make_loader, steps_per_epoch
 from scaler.train._evaluate import eval_split_dataset, evaluate, report_eval_split
-from scaler.train._hardware import autocast, resolve_amp, resolve_channels_last, select_device, tune_malloc
+from scaler.train._hardware import autocast, select_device, tune_malloc
 from scaler.train._progress import Progress
 from scaler.train._result import Diverged, RunResult
 from scaler.train._rundir import RunDir
 from scaler.train._stop import OutOfSpace, StopTraining
-from scaler.train._timing import StepTimer, peak_memory, reset_peak_memory, summarize
+from scaler.train._task import task_of
+from scaler.train._timing import PrecisionChoice, StepTimer, auto_precision, peak_memory, reset_peak_memory, summarize
 
 __all__ = ["train", "lr_factor"]
 
@@ -92,6 +94,7 @@ class _Run:
         self.started = time.perf_counter()
         self.spec, self.cfg, self.run_dir, self.train_ds, self.val_ds = spec, cfg, run_dir, train_ds, val_ds
         self.device, self.amp, self.channels_last = device, amp, channels_last
+        self.task = task_of(spec)  # what a batch's target is, the scores, and the key of the best epoch
         self.steps_per_epoch = steps_per_epoch(cfg, train_ds)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.warmup_steps = round(cfg.warmup_epochs * self.steps_per_epoch)
@@ -102,8 +105,9 @@ class _Run:
             self.model = self.model.to(memory_format=torch.channels_last)
         if cfg.pretrained is not None and checkpoint is None:  # a resumed run has its weights in last.pt
             load_encoder_weights(self.model, cfg.pretrained)
-        self.loss_fn = make_loss(cfg.loss, train_ds.num_classes, train_ds.ignore_index,
-                                 class_weights(cfg, train_ds), cfg.focal_gamma).to(device)
+        self.task.check_loss(cfg.loss)
+        self.loss_fn = make_loss(cfg.loss, self.task.num_classes(train_ds), train_ds.ignore_index,
+                                 class_weights(cfg, train_ds, self.task), cfg.focal_gamma).to(device)
         self.optimizer = _optimizer(cfg, self.model)
         self.grad_scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")  # fp16 only: bf16 has fp32's range
 
@@ -150,17 +154,14 @@ class _Run:
         loss_sum, steps, lr = 0.0, 0, cfg.effective_lr
         first_step = (epoch - 1) * self.steps_per_epoch
         self.timer.start()
-        for images, masks in self.train_loader:
-            images = images.to(device, non_blocking=True)
-            masks = masks.to(device, non_blocking=True)
-            if self.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
+        for batch in self.train_loader:
+            inputs, masks = self.task.inputs(batch, device, self.channels_last)
             self.timer.data_ready()
             lr = cfg.effective_lr * lr_factor(first_step + steps, self.total_steps, self.warmup_steps, cfg.poly_power)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_mult", 1.0)
             with autocast(device, self.amp):
-                logits = self.step_model(images)
+                logits = self.step_model(*inputs)
             loss = self.loss_fn(logits.float(), masks)  # fp32 loss: rare-class log-probabilities underflow in half
             optimizer.zero_grad(set_to_none=True)
             if self.grad_scaler.is_enabled():
@@ -196,13 +197,12 @@ class _Run:
         self.step_ms += step_ms
         self.data_ms += data_ms
         metrics = evaluate(self.step_model, self.val_loader, self.device, self.amp, self.channels_last,
-                           self.val_ds.num_classes, self.val_ds.ignore_index, self.loss_fn)
+                           self.task.num_classes(self.val_ds), self.val_ds.ignore_index, self.loss_fn, task=self.task)
         times, data_times = summarize(step_ms), summarize(data_ms)
         per_step = None if times["median"] is None else times["median"] + (data_times["median"] or 0.0)
         return {
             "epoch": epoch, "train_loss": train_loss, "val_loss": metrics["loss"],
-            "pa": metrics["pa"], "mpa": metrics["mpa"], "miou": metrics["miou"],
-            "iou_per_class": metrics["iou_per_class"], "lr": lr,
+            **{k: metrics[k] for k in self.task.record_keys}, "lr": lr,
             "ms_per_step": times["median"], "ms_p10": times["p10"], "ms_p90": times["p90"],
             "data_ms_per_step": data_times["median"],
             # Steady-state throughput from the medians (one slow step does not skew it); wall_s has the total.
@@ -230,10 +230,11 @@ class _Run:
         """The RunResult of the run so far."""
         times, data_times = summarize(self.step_ms), summarize(self.data_ms)
         peaks = [r["peak_mem_bytes"] for r in self.history if r.get("peak_mem_bytes") is not None]
-        best = max(self.history, key=lambda r: r["miou"]) if self.history else {}  # the first of equal bests
+        key = self.task.select
+        best = max(self.history, key=lambda r: r[key]) if self.history else {}  # the first of equal bests
         return RunResult(
             run_dir=self.run_dir.path, status=status, epochs_run=len(self.history),
-            best={k: best[k] for k in ("epoch", "pa", "mpa", "miou", "iou_per_class")} if best else {},
+            best={k: best[k] for k in ("epoch", *self.task.record_keys)} if best else {},
             final=self.history[-1] if self.history else {}, history=self.history,
             ms_per_step=times["median"], ms_p10=times["p10"], ms_p90=times["p90"],
             data_ms_per_step=data_times["median"], peak_mem_bytes=max(peaks) if peaks else None,
@@ -256,9 +257,10 @@ class _Run:
                 reset_peak_memory(self.device)
                 train_loss, lr = self.train_epoch(epoch)
                 record = self.epoch_record(epoch, train_loss, lr)
-                improved = record["miou"] > max((r["miou"] for r in self.history), default=-1.0)
+                key = self.task.select
+                improved = record[key] > max((r[key] for r in self.history), default=-1.0)
                 self.history.append(record)
-                since_best = epoch - max(self.history, key=lambda r: r["miou"])["epoch"]
+                since_best = epoch - max(self.history, key=lambda r: r[key])["epoch"]
                 patience = self.cfg.early_stop_patience
                 if patience is not None and since_best >= patience and epoch < self.cfg.epochs:
                     self.status = "early_stopped"
@@ -312,6 +314,22 @@ def _datasets(spec: NetSpec, cfg: TrainConfig, train_ds: Dataset | None,
     return train_ds, val_ds
 
 
+
+def _precision(run_dir: RunDir, spec: NetSpec, cfg: TrainConfig, device: torch.device, resume: bool,
+               progress: bool) -> PrecisionChoice:
+    """amp and memory layout: as configured, or ("auto") the fastest measured on this network and device.
+
+    A resumed run keeps the choice it recorded in precision.json, so that resuming stays bit-identical
+    whatever a new measurement would say.
+    """
+    saved = run_dir.load_precision() if resume and run_dir.checkpoint_file("last").is_file() else None
+    if saved is not None:
+        return PrecisionChoice(*saved, source="resumed")
+    choice = auto_precision(spec, device, cfg.amp, cfg.channels_last, batch=cfg.batch_size)
+    if progress and choice.source != "fixed":
+        print(choice.line(), file=sys.stderr)
+    return choice
+
 def train(
     spec: NetSpec,
     cfg: TrainConfig,
@@ -353,8 +371,8 @@ def train(
     """
     run_dir, cfg = RunDir(out_dir), _absolute_data_root(cfg)
     device = select_device(cfg.device)
-    amp = resolve_amp(cfg.amp, device)
-    channels_last = resolve_channels_last(cfg.channels_last, device, amp)
+    precision = _precision(run_dir, spec, cfg, device, resume, progress)
+    amp, channels_last = precision.amp, precision.channels_last
     if cfg.tune_malloc and device.type == "cpu":
         tune_malloc()
     checkpoint = _resume_state(run_dir, spec, cfg) if resume else None
@@ -366,4 +384,5 @@ def train(
     if checkpoint is None:  # a fresh start: the old run files go only now that the new run is ready
         run_dir.clear()
         run_dir.start(spec, cfg)
+        write_json(run_dir.precision_file, precision.as_dict())
     return report_eval_split(run.run(on_epoch_end), cfg, eval_ds)

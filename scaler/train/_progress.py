@@ -31,11 +31,12 @@ class Progress:
             self.bar.update()
 
     def end(self, record: dict[str, Any]) -> None:
-        """Close the epoch's line with its loss, mIoU and ms/step."""
+        """Close the epoch's line with its loss, mIoU (or accuracy) and ms/step."""
         if not self.enabled:
             return
         ms = record["ms_per_step"]
-        text = (f"loss {record['train_loss']:.3f}  val loss {record['val_loss']:.3f}  mIoU {record['miou']:.3f}  "
+        score = f"accuracy {record['accuracy']:.3f}" if "accuracy" in record else f"mIoU {record['miou']:.3f}"
+        text = (f"loss {record['train_loss']:.3f}  val loss {record['val_loss']:.3f}  {score}  "
                 + (f"{ms:.0f} ms/step" if ms is not None else "- ms/step"))
         if self.bar is not None:
             self.bar.set_postfix_str(text)

@@ -21,7 +21,7 @@ __all__ = ["RunDir", "RESUME_FREE_KEYS", "RUN_FILES", "CHECKPOINTS"]
 #: (eval_split adds a score of the finished run on another split; its training stays the same).
 RESUME_FREE_KEYS = ("num_workers", "timing_warmup_steps", "compile", "device", "tune_malloc", "eval_split")
 #: Files a run directory holds (a fresh, non-resumed run clears them).
-RUN_FILES = ("spec.json", "config.json", "history.json", "metrics.json", "last.pt", "best.pt")
+RUN_FILES = ("spec.json", "config.json", "precision.json", "history.json", "metrics.json", "last.pt", "best.pt")
 #: The checkpoints of a run: the best epoch's (by val mIoU) and the last epoch's.
 CHECKPOINTS = ("best", "last")
 
@@ -49,6 +49,11 @@ class RunDir:
     def history_file(self) -> Path:
         """One record per finished epoch."""
         return self.path / "history.json"
+
+    @property
+    def precision_file(self) -> Path:
+        """The amp / memory layout the run trains with, and how it was chosen (measured, cached, fixed)."""
+        return self.path / "precision.json"
 
     @property
     def metrics_file(self) -> Path:
@@ -105,6 +110,17 @@ class RunDir:
             raise ScalerError(f"checkpoint {path} holds a different network than {self.spec_file}; valid: the "
                               f"checkpoint written with that spec (train again with --no-resume to start over)")
         return state
+
+    def load_precision(self) -> tuple[str, bool] | None:
+        """(amp, channels_last) the run trained with, or None when it recorded none (older runs)."""
+        if not self.precision_file.is_file():
+            return None
+        data = read_json(self.precision_file)
+        if not isinstance(data, dict) or data.get("amp") not in ("off", "bf16", "fp16") \
+                or not isinstance(data.get("channels_last"), bool):
+            raise ScalerError(f"{self.precision_file}: not a precision record; valid: "
+                              f'{{"amp": "off"|"bf16"|"fp16", "channels_last": true|false}}')
+        return data["amp"], data["channels_last"]
 
     def config_diff(self, cfg: TrainConfig) -> list[str]:
         """`key=saved (now new)` for each config key that differs from the run's, except RESUME_FREE_KEYS."""

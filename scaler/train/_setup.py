@@ -12,6 +12,7 @@ from scaler.solver import parse_budgets, scale
 from scaler.spec import NetSpec
 from scaler.train._config import TrainConfig
 from scaler.train._data import make_datasets
+from scaler.train._task import task_of
 
 __all__ = ["PlannedRun", "plan_run"]
 
@@ -44,7 +45,8 @@ def plan_run(
         cfg: the training config (its data, data_root, data_options, augment, seed are used).
         family: model family of the base network (ignored when `spec` is given).
         base_options: `base_spec` options such as width, input_size, classes; classes default to
-            the dataset's and input_size to its source size.
+            the dataset's (for the network's task: a paired dataset's labels or mask classes), input_size
+            to its source size, and with paired image + report data vocab_size and max_tokens to its own.
         spec: a saved network to start from instead of a family's base (then no base_options).
         method: scaling method applied to the base (baseline: train it as is).
         budget: e.g. "params=2x"; solved after rounding.
@@ -56,9 +58,7 @@ def plan_run(
     input_size = spec.input_size if spec is not None else options.get("input_size")
     train_ds, val_ds = make_datasets(cfg, input_size)
     if spec is None:
-        options.setdefault("classes", train_ds.num_classes)
-        options.setdefault("input_size", tuple(train_ds.input_size))
-        base = base_spec(family, **options)
+        base = _base(family, options, train_ds)
     else:
         base = spec
     if factors and method == "baseline":
@@ -70,3 +70,19 @@ def plan_run(
     if tuple(final.input_size) != tuple(train_ds.input_size):
         train_ds, val_ds = make_datasets(cfg, final.input_size)
     return PlannedRun(final, base, method, solution, train_ds, val_ds)
+
+
+def _base(family: str, options: dict[str, Any], train_ds: Dataset) -> NetSpec:
+    """The family's base with the data's defaults: its classes (for the task the options choose), its size,
+    and for paired image + report data its vocabulary size and report length."""
+    given = dict(options)
+    options = {"input_size": tuple(train_ds.input_size), "classes": train_ds.num_classes, **options}
+    base = base_spec(family, **options)
+    if hasattr(train_ds, "vocab_size"):
+        if base.option("vocab_size") is None:
+            raise ScalerError(f"{getattr(train_ds, 'name', 'the data')} pairs images with reports but the {family} "
+                              f"network reads no reports; valid: a family with a text branch (--model multimodal)")
+        options = {"vocab_size": train_ds.vocab_size, "max_tokens": train_ds.max_tokens, **options}
+    if "classes" not in given:
+        options["classes"] = task_of(base).num_classes(train_ds)  # a segmentation head counts the mask classes
+    return base_spec(family, **options)

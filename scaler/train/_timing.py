@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils import benchmark
 
 from scaler.errors import ConfigError
 from scaler.families import build
@@ -107,7 +106,7 @@ def peak_memory(device: torch.device) -> int | None:
 
 
 def resolve_clock(clock: str, device: torch.device, threads: int) -> str:
-    """"wall" or "cpu" (see scaler.vocabulary.CLOCKS); "cpu" where it does not measure a step's time is a ConfigError."""
+    """"wall" or "cpu" (scaler.vocabulary.CLOCKS); "cpu" where it does not measure a step's time: ConfigError."""
     if clock not in CLOCKS:
         raise ConfigError(f"unknown clock {clock!r}; valid: {choices_text(CLOCKS)}")
     single_cpu = device.type == "cpu" and threads == 1
@@ -126,6 +125,8 @@ def time_interleaved(steps: Mapping[str, Callable[[], object]], threads: int, *,
     The order rotates by about len(steps) / rounds each round, so every contender is timed early and late.
     `clock` "cpu" times by process CPU time (see scaler.vocabulary.CLOCKS; resolve it with `resolve_clock`).
     """
+    from torch.utils import benchmark  # heavy (~0.35 s): imported only by isolated timing, never by a training run
+
     timer_kwargs = {"timer": time.process_time} if clock == "cpu" else {}
     names = list(steps)
     stride = max(1, len(names) // rounds)
@@ -148,17 +149,21 @@ def make_step(spec: NetSpec, device: torch.device, mode: str = "train", batch: i
     """One step of `spec` on random data as a function: a training step (AdamW, CE) or an inference forward."""
     torch.manual_seed(seed)
     model = build(spec).to(device)
-    images = torch.randn(batch, spec.in_channels, *spec.input_size, device=device)
-    masks = torch.randint(0, spec.classes, (batch, *spec.input_size), device=device)
+    make = getattr(model, "example_inputs", None)  # a multimodal net takes an image AND a report
+    inputs = list(make(batch) if callable(make) else (torch.randn(batch, spec.in_channels, *spec.input_size,
+                                                                  device=device),))
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
+        inputs[0] = inputs[0].contiguous(memory_format=torch.channels_last)  # the image only
+    with torch.no_grad():
+        shape = model(*inputs).shape  # N x C x H x W (segmentation) or N x C (classification)
+    masks = torch.randint(0, spec.classes, (shape[0], *shape[2:]), device=device)
     if mode == "infer":
         model.eval()
 
         def infer() -> object:
             with torch.inference_mode(), autocast(device, amp):
-                return model(images)
+                return model(*inputs)
         return infer
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -167,7 +172,7 @@ def make_step(spec: NetSpec, device: torch.device, mode: str = "train", batch: i
 
     def train_step() -> object:
         with autocast(device, amp):
-            logits = model(images)
+            logits = model(*inputs)
         loss = loss_fn(logits.float(), masks)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -191,7 +196,7 @@ class PrecisionChoice:
     #: eager-fp32 ms / chosen ms (> 1: the choice is faster); 1.0 when nothing was measured.
     ratio: float = 1.0
     timings_ms: dict[str, float] = field(default_factory=dict)
-    source: str = "measured"  # "measured", "cache" or "fixed" (nothing was auto)
+    source: str = "measured"  # "measured", "cache", "fixed" (nothing was auto) or "resumed" (the run's record)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready record (what a run's config can keep)."""
@@ -245,7 +250,8 @@ def auto_precision(spec: NetSpec, device: torch.device, amp: str = "auto", chann
         threads: torch CPU threads for the timing (default: torch's current number).
         measure: the timing function (default `time_interleaved`, short); tests pass a fake.
         use_cache: read and write the cached choice.
-        clock: see scaler.vocabulary.CLOCKS ("auto": CPU time on CPU with one thread, where other load does not distort it).
+        clock: scaler.vocabulary.CLOCKS ("auto": CPU time on CPU with one thread, which other load does not
+            inflate; wall time otherwise).
     """
     candidates = precision_candidates(device, amp, channels_last)
     if len(candidates) == 1:

@@ -311,10 +311,10 @@ PARETO_SPACE = {"direction": {"encoder_width": {"low": 0.0, "high": 1.0}, "decod
 
 
 def pareto_study(folder: Path, storage: str, name: str, sampler: str, n_trials: int = 12) -> Path:
-    """A study file: PARETO_SPACE, objectives mIoU and params, pruner "pareto" (median of >= 2 peers after epoch 1)."""
+    """A study file: PARETO_SPACE, objectives mIoU and params, pruner "pareto" (dominated by 1 trial after epoch 1)."""
     return write_study(folder, PARETO_SPACE, study={
         "name": name, "sampler": sampler, "n_trials": n_trials, "objectives": ["miou", "params"],
-        "pruner": "pareto", "pruner_options": {"n_warmup_steps": 1, "min_peers": 2},
+        "pruner": "pareto", "pruner_options": {"n_warmup_steps": 1, "n_dominating": 1},
         **({"sampler_options": {"population_size": 4}} if sampler == "nsga2" else {})},
         storage={"url": storage, **SAFE_GRACE}, train={"epochs": 5})
 
@@ -325,7 +325,7 @@ def check_pareto_pruned(frame: Any, n_trials: int) -> None:
     assert len(counted) == n_trials and counted.state.isin(["COMPLETE", "PRUNED"]).all(), frame[["state", "status"]]
     pruned = frame[frame.state == "PRUNED"]
     assert len(pruned) and (frame.state == "COMPLETE").any()
-    assert all("no-costlier trials at epoch" in r for r in pruned.fail_reason), pruned.fail_reason
+    assert all("no-costlier trials were more accurate at epoch" in r for r in pruned.fail_reason), pruned.fail_reason
     assert (pruned.epochs_run >= 2).all() and (pruned.epochs_run < 5).all()  # warm-up kept, training stopped
     cheapest = counted.params.min()
     assert (counted[counted.params == cheapest].state == "COMPLETE").all()  # no cheaper peer: never pruned

@@ -103,12 +103,15 @@ def test_pareto_pruning_stops_dominated_trials_of_a_multi_objective_study(tmp_pa
                                              for r in history}
 
 
-def test_pareto_rule_prunes_only_below_the_percentile_of_no_costlier_peers() -> None:
-    rule = ParetoRule(percentile=50, n_warmup_steps=2, min_peers=3)
-    peers = [([1.0], 0.5), ([2.0], 0.6), ([3.0], 0.7), ([9.0], 0.99)]  # the last one costs more: not a peer
-    assert rule.verdict(3, 0.55, [3.0], peers)  # below the median (0.6) of the three no-costlier peers
-    assert not rule.verdict(3, 0.65, [3.0], peers)
-    assert not rule.verdict(2, 0.1, [3.0], peers)  # warm-up
-    assert not rule.verdict(3, 0.1, [2.0], peers)  # only two no-costlier peers
-    with pytest.raises(ValueError, match="min_peers=0"):
-        pareto_rule({"min_peers": 0})
+def test_pareto_rule_prunes_only_when_no_costlier_trials_dominate_at_the_same_epoch() -> None:
+    rule = ParetoRule(n_warmup_steps=2, n_dominating=2, margin=0.01)
+    peers = [([1.0], 0.50), ([2.0], 0.60), ([3.0], 0.70), ([9.0], 0.99)]  # the last one costs more: no peer
+    assert "2 no-costlier trials" in rule.verdict(3, 0.55, [3.0], peers)  # 0.60 and 0.70 beat it
+    assert not rule.verdict(3, 0.65, [3.0], peers)  # only 0.70 beats it
+    assert not rule.verdict(3, 0.595, [3.0], peers)  # 0.60 is within the margin: a tie, not domination
+    assert not rule.verdict(2, 0.10, [3.0], peers)  # warm-up
+    assert not rule.verdict(3, 0.10, [0.5], peers)  # the cheapest trial has no peers: never pruned
+    with pytest.raises(ValueError, match="n_dominating=0"):
+        pareto_rule({"n_dominating": 0})
+    with pytest.raises(ValueError, match="percentile"):
+        pareto_rule({"percentile": 50})

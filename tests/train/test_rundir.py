@@ -49,8 +49,11 @@ def finished(spec, data, tmp_path_factory) -> Path:
 
 def test_paths_and_loading(spec, finished):
     run_dir = RunDir(finished)
-    assert [p.name for p in (run_dir.spec_file, run_dir.config_file, run_dir.history_file, run_dir.metrics_file,
-                             run_dir.checkpoint_file("last"), run_dir.checkpoint_file("best"))] == list(RUN_FILES)
+    assert [p.name for p in (run_dir.spec_file, run_dir.config_file, run_dir.precision_file, run_dir.history_file,
+                             run_dir.metrics_file, run_dir.checkpoint_file("last"),
+                             run_dir.checkpoint_file("best"))] == list(RUN_FILES)
+    assert all((finished / name).is_file() for name in RUN_FILES)
+    assert run_dir.load_precision() in (("off", False), ("off", True), ("bf16", False), ("bf16", True))
     assert run_dir.is_run() and run_dir.load_spec() == spec and run_dir.load_config() == config()
     assert run_dir.status() == "completed" and run_dir.is_finished()
     assert run_dir.load_result().epochs_run == 1
