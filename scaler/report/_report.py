@@ -1,18 +1,22 @@
 """`report(source, out)`: collect -> table -> summary -> plots, every artefact written and returned as a record."""
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import optuna
 import pandas as pd
 
 from scaler.errors import ScalerError
-from scaler.io import staged_folder
+from scaler.io import staged_folder, write_text_atomic
+from scaler.report._pareto import study_hypervolume
 from scaler.report._plots import ACCURACY, TASK_ACCURACIES, plot_all
 from scaler.report._records import collect
 from scaler.report._summary import Summary, summarize
 from scaler.report._tables import paper_table, table_title, write_table
+from scaler.study import load_study, load_study_config, reuse_counts, study_trials_frame
 from scaler.train import CLASSIFICATION, SEGMENTATION
 
 __all__ = ["Report", "report", "write_report"]
@@ -27,6 +31,8 @@ class Report:
     summary: Summary
     frames: dict[str, pd.DataFrame]
     files: tuple[Path, ...]
+    #: A study's search record (search.json): distinct/reused networks and the hypervolume over trials.
+    search: dict[str, object] | None = None
 
 
 def write_report(records: pd.DataFrame, out: str | Path, accuracy: str | None = None) -> Report:
@@ -87,7 +93,38 @@ def report(source: str | Path | Sequence[str | Path], out: str | Path, study_nam
         ScalerError: a source that cannot be read, naming it and what would be valid.
     """
     _check_accuracy(accuracy)  # before reading a possibly large study
-    return write_report(collect(source, study_name, evaluation), out, accuracy)
+    written = write_report(collect(source, study_name, evaluation), out, accuracy)
+    search = _search_record(source, study_name)
+    if search is None:
+        return written
+    path = Path(out) / "search.json"
+    write_text_atomic(path, json.dumps(search, indent=1, default=str))
+    return replace(written, files=(*written.files, path), search=search)
+
+
+def _search_record(source: str | Path | Sequence[str | Path], study_name: str | None) -> dict[str, object] | None:
+    """For one study (a study TOML, or a storage URL): {"networks": reuse_counts, "hypervolume": ...}; else None."""
+    if not isinstance(source, (str, Path)):
+        source = list(source)
+        if len(source) != 1:
+            return None
+        source = source[0]
+    text = str(source)
+    if "://" in text:
+        storage, name = text, study_name
+        if name is None:
+            names = optuna.get_all_study_names(storage=text)
+            if len(names) != 1:
+                return None
+            name = names[0]
+    elif text.endswith(".toml"):
+        config = load_study_config(text)
+        storage, name = config.storage, study_name or config.name
+    else:
+        return None
+    frame = study_trials_frame(storage, name)
+    hv = study_hypervolume(frame, load_study(storage, name).user_attrs)
+    return {"study": name, "networks": reuse_counts(frame), "hypervolume": hv.as_dict()}
 
 
 def _check_accuracy(accuracy: str) -> None:

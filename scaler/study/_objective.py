@@ -6,6 +6,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -16,7 +17,7 @@ from optuna.trial import TrialState
 
 from scaler.complexity import Complexity
 from scaler.errors import ScalerError
-from scaler.train import Diverged
+from scaler.train import Diverged, OutOfSpace, Pruned
 from scaler.study._budget import Network, resolve_network
 from scaler.study._config import StudyConfig
 from scaler.study._dedupe import find_source, network_key
@@ -173,6 +174,10 @@ class StudyObjective:
             if source.state != TrialState.RUNNING:
                 break
             time.sleep(REUSE_POLL_S)
+            if self.claim is not None:  # its worker may have died: fail it (and queue its retry) as a claim does
+                with self.claim.held(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(trial.study)
         attrs = {k: source.user_attrs.get(k) for k in REUSED_ATTRS if k in source.user_attrs}
         if source.state == TrialState.COMPLETE and source.values is not None:
             self._record(trial, {**attrs, "status": "completed", "reused_from": source.number})
@@ -197,7 +202,7 @@ class StudyObjective:
             try:
                 history.append(dict(record))
                 if pareto is not None:
-                    pareto.step(trial, epoch, record)  # raises optuna.TrialPruned when dominated
+                    pareto.step(trial, epoch, record)  # raises scaler.train.Pruned when dominated
                 miou = float(record.get("miou", math.nan))
                 if single and epoch not in reported and math.isfinite(miou):
                     # The best val mIoU so far: the quantity the trial's value will be, so the pruner
@@ -206,7 +211,7 @@ class StudyObjective:
                     trial.report(best, epoch)
                     reported[epoch] = best
                     if trial.should_prune():
-                        raise optuna.TrialPruned(f"pruned after epoch {epoch}: best val mIoU {best:.4f}")
+                        raise Pruned(f"pruned after epoch {epoch}: best val mIoU {best:.4f}")
             finally:
                 self.timing.report_s += time.perf_counter() - t
 
@@ -214,9 +219,12 @@ class StudyObjective:
         try:
             result = self.train_fn(network.spec, cfg, run_dir, on_epoch_end=on_epoch_end, resume=resume,
                                    progress=self.progress)
-        except optuna.TrialPruned as exc:
+        except Pruned as exc:  # the trainer stopped on our callback's word; Optuna records PRUNED on its own type
             self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history),
                                         **({"fail_reason": str(exc)} if str(exc) else {})})
+            raise optuna.TrialPruned(str(exc)) from exc
+        except OutOfSpace as exc:  # not the network's fault: like an interruption, the run resumes on a retry
+            self._finish(trial, start, {"status": "interrupted", "fail_reason": str(exc), "history": history})
             raise
         except Diverged as exc:
             self._finish(trial, start, {"status": "diverged", "fail_reason": str(exc), "history": history})

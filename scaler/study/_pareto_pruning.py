@@ -24,7 +24,7 @@ hypervolume). Curves are kept
 by the toolkit in each trial's user attributes ("curve": epoch -> best so far, "prune_costs"),
 so every worker of a shared study (SQLite or PostgreSQL) sees every other's, and NSGA-II and
 multi-objective TPE both work: a pruned trial is PRUNED, which both samplers leave out of their
-model of the front. The stop is `optuna.TrialPruned`, raised from the trainer's per-epoch callback
+model of the front. The stop is `scaler.train.Pruned`, raised from the trainer's per-epoch callback
 (the exception scaler.train stops on today; it moves to scaler.train.Pruned when that lands).
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ import optuna
 from optuna.trial import TrialState
 
 from scaler.study._optuna_private import set_user_attrs
+from scaler.train import Pruned
 
 __all__ = ["ParetoRule", "PARETO_OPTIONS", "pareto_rule", "ParetoCurve"]
 
@@ -90,7 +91,7 @@ def pareto_rule(options: dict[str, Any]) -> ParetoRule:
 
 @dataclass
 class ParetoCurve:
-    """One trial's curve under the rule: records the best mIoU of each epoch and raises TrialPruned when dominated.
+    """One trial's curve under the rule: records the best mIoU of each epoch and raises Pruned when dominated.
 
     Args:
         rule: the pruning rule.
@@ -104,7 +105,7 @@ class ParetoCurve:
     curve: dict[str, float] = field(default_factory=dict)
 
     def step(self, trial: optuna.Trial, epoch: int, record: dict[str, Any]) -> None:
-        """Record epoch `epoch` of `record` on the trial; raise optuna.TrialPruned when the rule says so."""
+        """Record epoch `epoch` of `record` on the trial; raise scaler.train.Pruned when the rule says so."""
         miou = float(record.get("miou", math.nan))
         if not math.isfinite(miou) or str(epoch) in self.curve:
             return
@@ -116,7 +117,7 @@ class ParetoCurve:
         set_user_attrs(trial, {"curve": dict(self.curve), "prune_costs": list(self.costs)})
         reason = self.rule.verdict(epoch, best, list(self.costs), _peers(trial, epoch))
         if reason:
-            raise optuna.TrialPruned(reason)
+            raise Pruned(reason)
 
 
 def _peers(trial: optuna.Trial, epoch: int) -> list[tuple[list[float], float]]:

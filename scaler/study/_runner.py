@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import errno
 import signal
 import json
 import logging
@@ -16,7 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from scaler.errors import ConfigError
-from scaler.train import train
+from scaler.train import OutOfSpace, train
 from scaler.study._config import StudyConfig
 from scaler.study._dedupe import training_settings
 from scaler.study._objective import INTERRUPTED, StudyObjective, TrialFailed, TrialTiming
@@ -282,6 +283,10 @@ def run_study(
             run.stopped = "interrupted"
             saved = _requeue_interrupted(study, objective.trial if objective else None, config.max_retry)
             raise Interrupted(stops.signum or signal.SIGINT, saved) from None
+        except OutOfSpace as exc:  # a full disk stops this worker; the trial resumes on a retry, like Ctrl-C
+            run.stopped = "out of space"
+            saved = _requeue_interrupted(study, objective.trial if objective else None, config.max_retry)
+            raise OSError(errno.ENOSPC, f"{exc}; {saved}") from None
         finally:  # still inside StopSignals: a late Ctrl-C cannot leave the lock or a session half-closed
             claim.close()
             run.wall_s = time.perf_counter() - wall

@@ -75,13 +75,7 @@ def _seed_everything(seed: int) -> None:
 
 def _stop_status(exc: BaseException) -> str:
     """The status a run stopped by `exc` records: the StopTraining's own, else "interrupted"."""
-    if isinstance(exc, StopTraining):
-        return exc.status
-    # Transitional, until scaler.study raises scaler.train.Pruned: its objective still raises
-    # optuna.TrialPruned. Recognised by its class, without importing optuna (training does not use it).
-    if any(c.__name__ == "TrialPruned" and c.__module__.startswith("optuna") for c in type(exc).__mro__):
-        return "pruned"
-    return "interrupted"
+    return exc.status if isinstance(exc, StopTraining) else "interrupted"
 
 
 class _Run:

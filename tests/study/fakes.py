@@ -277,8 +277,9 @@ def check_broken_worker_costs_nothing(folder: Path, storage: str, name: str) -> 
     assert "no trial was claimed" in broken["stderr"] and broken["trials"] == []
     good = [finish(w) for w in workers[1:]]
     frame = study_trials_frame(storage, name)
-    assert (frame.status == "completed").sum() == 6 and len(frame) == 6, frame[["number", "state", "status"]]
-    assert sorted(n for s in good for n in s["trials"]) == list(range(6))
+    trained = frame[frame.reused_from.isna()]  # TPE may repeat a method: that trial reuses it, uncounted
+    assert (frame.status == "completed").all() and len(trained) == 6, frame[["number", "state", "status"]]
+    assert sorted(n for s in good for n in s["trials"]) == list(range(len(frame)))
 
 
 #: Three factor values that round to ONE network (widths are multiples of 8): a grid of three samples, one network.

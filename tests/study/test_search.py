@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import optuna
 import pytest
 
 from scaler.errors import ConfigError
-from scaler.report import hypervolume, hypervolume_curve
+from scaler.report import hypervolume, hypervolume_curve, report
 from scaler.solver import cost_values, fits
 from scaler.study import load_study_config, network_key, reuse_counts, run_study, study_trials_frame
 from scaler.study._budget import frontier
@@ -115,3 +116,14 @@ def test_pareto_rule_prunes_only_when_no_costlier_trials_dominate_at_the_same_ep
         pareto_rule({"n_dominating": 0})
     with pytest.raises(ValueError, match="percentile"):
         pareto_rule({"percentile": 50})
+
+
+def test_a_study_report_writes_its_networks_and_hypervolume(tmp_path: Path) -> None:
+    space = {"factors": {"encoder_width": {"choices": [1.0, 1.01]}}, "train": {"lr": {"choices": [1e-3, 2e-3]}}}
+    path = write_study(tmp_path, space, study={"sampler": "grid"})  # 4 samples, 2 networks (one per lr)
+    run_study(load_study_config(path), train_fn=FakeTrainer(), check=False)
+    rep = report(str(path), tmp_path / "report")
+    saved = json.loads((tmp_path / "report" / "search.json").read_text())
+    assert saved["networks"] == rep.search["networks"] == {"trials": 4, "distinct_networks": 2, "reused_trials": 2}
+    assert saved["hypervolume"]["reference_rule"] == {"miou": "no accuracy", "params": "budget params<=2x"}
+    assert saved["hypervolume"]["final"] > 0 and len(saved["hypervolume"]["curve"]) == 4
