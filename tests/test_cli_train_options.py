@@ -23,7 +23,7 @@ TINY = ("--base-width", "4", "--option", "levels=3", "--input", "32x32", "--data
 BASE = base_spec("unet", width=4, levels=3, classes=5, input_size=(32, 32))
 #: A valid non-default value for each string field (a new string field must be added here to be tested).
 STRING_VALUES = {"data": "camvid", "data_root": "/data/x", "optimizer": "sgd", "loss": "ce", "class_weights": "none",
-                 "device": "cpu", "amp": "off"}
+                 "device": "cpu", "amp": "off", "pretrained": "/weights/resnet50.pth", "eval_split": "test"}
 
 
 def _cli_value(field: dataclasses.Field) -> tuple[list[str], object]:

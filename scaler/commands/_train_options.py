@@ -41,6 +41,9 @@ HELP = {
     "num_workers": "DataLoader worker processes.",
     "tune_malloc": "Keep freed activation buffers in glibc on CPU (fewer page faults).",
     "timing_warmup_steps": "Steps left out of ms/step at the start of each process.",
+    "encoder_lr_mult": "The encoder trains at lr x this (EDNet: 0.1); the rest at lr.",
+    "pretrained": "Local state_dict FILE loaded into the encoder before training (weights only).",
+    "eval_split": "Also score the val-selected best checkpoint on this split (test) into metrics.json.",
 }
 #: Spellings kept from before the flags were generated.
 ALIASES = {"early_stop_patience": ("--patience",)}

@@ -13,13 +13,14 @@ from scaler.commands._interrupt import exit_on_signal, saved_run_text
 from scaler.commands._train_options import config_from_flags, config_parameters
 from scaler.complexity import complexity
 from scaler.formatting import text_table
+from scaler.inference import PAPER_SCALES, parse_tta
 from scaler.io import load_spec, prepare_out_dir
 from scaler.parsing import parse_assignments, parse_size
 from scaler.scaling import ScalingOptions
 from scaler.solver import format_count
 from scaler.train import PlannedRun, RunResult, TrainConfig, evaluate_run, make_datasets, metrics_text, plan_run
 from scaler.train import train as run_training
-from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING, DEPTH_ROUNDINGS, METHODS, choices_text
+from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING, DEPTH_ROUNDINGS, METHODS, SPLITS, choices_text
 
 __all__ = ["register"]
 
@@ -102,6 +103,10 @@ def _print_result(result: RunResult) -> None:
     memory = "" if result.peak_mem_bytes is None else f", peak {result.peak_mem_bytes / 2**20:.0f} MiB"
     typer.echo(f"{timing}{memory}; wall {result.wall_s:.1f} s on {result.device} (amp {result.amp}, "
                f"channels_last {'on' if result.channels_last else 'off'})")
+    if result.test is not None:
+        test = result.test
+        typer.echo(f"{test['split']} split, best val checkpoint (epoch {test['epoch']}): mIoU {test['miou']:.4f}, "
+                   f"PA {test['pa']:.4f}, MPA {test['mpa']:.4f}")
     typer.echo(f"run: {result.run_dir}")
 
 
@@ -109,17 +114,21 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by `scaler train`."),
     data: Optional[str] = typer.Option(None, help="Dataset; default: the one the run trained on."),
     data_root: Optional[Path] = typer.Option(None, help="Dataset folder; default: the run's."),
-    split: str = typer.Option("val", help="train or val."),
+    split: str = typer.Option("val", help=f"{choices_text(SPLITS)} (where the dataset has it)."),
     checkpoint: str = typer.Option("best", help="best or last."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
+    tta: Optional[str] = typer.Option(None, "--tta", help="Test-time scales: scales=0.5,0.75,1,1.25 or paper "
+                                                          f"({','.join(f'{s:g}' for s in PAPER_SCALES)})."),
+    flip: bool = typer.Option(False, "--flip", help="Average with the horizontally flipped prediction."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Evaluate a run's checkpoint: PA, MPA, mIoU and per-class IoU on a split."""
-    metrics = evaluate_run(run_dir, data=data, data_root=data_root, split=split, checkpoint=checkpoint, device=device)
+    """Evaluate a run's checkpoint: PA, MPA, mIoU and per-class IoU on a split, single-scale or with --tta/--flip."""
+    metrics = evaluate_run(run_dir, data=data, data_root=data_root, split=split, checkpoint=checkpoint, device=device,
+                           tta=parse_tta(tta, flip))
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
-    typer.echo(f"{metrics['data']} {split}, {checkpoint} checkpoint (epoch {metrics['epoch']}): "
+    typer.echo(f"{metrics['data']} {split}, {checkpoint} checkpoint (epoch {metrics['epoch']}), {metrics['tta']}: "
                f"{metrics_text(metrics)}")
     per_class = {"IoU": metrics["iou_per_class"]} if "iou_per_class" in metrics else {
         "recall": metrics["recall_per_class"], "precision": metrics["precision_per_class"],
@@ -130,7 +139,32 @@ def evaluate(
     typer.echo(text_table(rows, ["class", *per_class]))
 
 
+def recipe(
+    recipe_file: Path = typer.Argument(..., help="A paper recipe, e.g. studies/ednet_ablation.toml."),
+    out: Path = typer.Option(..., "--out", help="Output folder: runs/, reproduce.json and the report."),
+    seeds: Optional[int] = typer.Option(None, help="Seeds per network (0..N-1); default: the file's."),
+    train_option: List[str] = typer.Option([], help="TrainConfig field NAME=VALUE over the file's (repeatable), "
+                                                    "e.g. epochs=2 or eval_split=test."),
+    data_root: Optional[Path] = typer.Option(None, help="Dataset folder instead of the file's."),
+    progress: bool = typer.Option(False, help="Show each run's per-epoch progress."),
+) -> None:
+    """Train a paper recipe's networks (an ablation, a host comparison) under its training recipe, then report them."""
+    from scaler.report import load_recipe, run_recipe  # pandas and matplotlib: only this command needs them
+
+    overrides = parse_assignments(train_option, "train option")
+    if data_root is not None:
+        overrides["data_root"] = str(data_root)
+    plan = load_recipe(recipe_file, overrides, seeds)
+    prepare_out_dir(out, "--out")
+    with exit_on_signal() as stop:
+        stop.saved = lambda: f"finished runs are kept in {out}/runs; the same command resumes"
+        run_recipe(plan, out, progress=progress, log=typer.echo)
+    typer.echo((out / "table.md").read_text().rstrip())
+    typer.echo(f"report: {out}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the `train` and `evaluate` commands."""
+    """Add the `train`, `evaluate` and `recipe` commands."""
     app.command("train")(train)
     app.command("evaluate")(evaluate)
+    app.command("recipe")(recipe)

@@ -20,6 +20,8 @@ from scaler.report._records import (
     records_from_runs, records_from_study,
 )
 from scaler.report._report import Report, report, write_report
+from scaler.report._recipes import Recipe, load_recipe, run_recipe
+from scaler.report._resolution import ATTENTION_HOSTS, RESOLUTIONS, draw_resolution, resolution_frame
 from scaler.report._reproduce import (
     PAPER_FACTORS, PAPER_NETWORKS, PAPER_REFERENCE, ReproducePlan, ReproNetwork, plan_reproduce, reproduce,
     reproduce_networks, run_reproduce,
@@ -37,6 +39,7 @@ from scaler.report._timing import (
 )
 
 __all__ = [
+    "ATTENTION_HOSTS", "RESOLUTIONS", "draw_resolution", "resolution_frame", "Recipe", "load_recipe", "run_recipe",
     "ACCURACY", "AXES", "COLUMNS", "CURVE_METRICS", "MANIFEST", "PAPER_FACTORS", "PAPER_NAMES", "PAPER_NETWORKS",
     "PAPER_REFERENCE", "METHOD_ORDER", "SWEEP_MANIFEST", "TABLE_COLUMNS", "Report", "ReproducePlan", "ReproNetwork",
     "Summary", "SweepPlan", "SweepPoint", "SweepResult", "bubble_frame", "collect", "curves_frame", "draw_bubble",

@@ -238,6 +238,8 @@ def _train_config(path: Path, data: dict[str, Any], train: dict[str, Any]) -> Tr
         raise ConfigError(f"{_where(path, 'data', 'options')} = {options!r}: valid: a table of dataset options")
     kwargs = dict(train, data=name, data_root=None if root is None else str(_relative(path, root, "data", "root")),
                   data_options=options)
+    if train.get("pretrained") is not None:  # a weights file, like the data root, is relative to the study file
+        kwargs["pretrained"] = str(_relative(path, train["pretrained"], "train", "pretrained"))
     try:
         return TrainConfig(**kwargs)
     except ScalerError as exc:

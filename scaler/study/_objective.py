@@ -247,7 +247,7 @@ class StudyObjective:
             "status": "completed", "train_status": result.status, "run_dir": str(result.run_dir),
             "history": result.history, "best": result.best, "epochs_run": result.epochs_run,
             "ms_per_step": result.ms_per_step, "ms_p10": result.ms_p10, "ms_p90": result.ms_p90,
-            **{k: getattr(result, k, None) for k in ("data_ms_per_step", "peak_mem_bytes", "wall_s")},
+            **{k: getattr(result, k, None) for k in ("data_ms_per_step", "peak_mem_bytes", "wall_s", "test")},
         })
         miou = float(result.best.get("miou") or 0.0)
         ms = float(result.ms_per_step) if result.ms_per_step is not None else math.inf

@@ -8,7 +8,7 @@ from typing import Any
 
 from scaler.errors import ConfigError
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "CLASS_WEIGHTS", "DEFAULT_LR"]
+__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "CLASS_WEIGHTS", "DEFAULT_LR", "EVAL_SPLITS"]
 
 OPTIMIZERS = ("adamw", "sgd")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -16,6 +16,8 @@ CLASS_WEIGHTS = ("inverse_frequency", "none")
 #: Learning rate when `lr` is None: AdamW's usual 1e-3; SGD with momentum needs ~10x more for the same progress.
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 1e-2}
 LOSS_NAMES = ("ce", "focal", "dice", "focal+dice", "ce+dice")
+#: Splits a run can report its val-selected best checkpoint on, besides val (scaler.vocabulary.SPLITS).
+EVAL_SPLITS = ("test",)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class TrainConfig:
     lr: float | None = None  # None: DEFAULT_LR of the optimizer
     weight_decay: float = 1e-4  # the usual segmentation value; with BN after every conv it mostly rescales weights
     momentum: float = 0.9  # SGD only
+    #: The encoder's parameters train at lr x this, the rest at lr (two parameter groups; the warm-up and
+    #: poly schedule scale both). EDNet's recipe: SGD lr 0.01, backbone 0.001, so 0.1. 1.0: one group.
+    encoder_lr_mult: float = 1.0
+    #: A local state_dict file loaded into the encoder (weights only, strictly: every tensor must fit)
+    #: before the first step; ImageNet weights are what the papers start from. None: random init.
+    pretrained: str | None = None
     #: Linear warm-up over this many epochs (fractions allowed): AdamW's early second-moment
     #: estimates are noisy and a cold start at full LR can blow up BN statistics.
     warmup_epochs: float = 1.0
@@ -74,6 +82,9 @@ class TrainConfig:
     early_stop_patience: int | None = None
     #: Cap on optimizer steps per epoch (a random subset each epoch); None: the whole split.
     max_steps_per_epoch: int | None = None
+    #: After training, evaluate the best checkpoint (selected on val) on this split too and record it in
+    #: metrics.json under "test": val picks the epoch, so only another split reports it without bias.
+    eval_split: str | None = None
 
     # -- timing --------------------------------------------------------------------------------
     #: Steps excluded from ms/step at the start of each process: allocator growth, oneDNN/cuDNN
@@ -87,8 +98,9 @@ class TrainConfig:
             raise ConfigError(f"data_options must be a mapping of JSON values, got {self.data_options!r}") from None
         object.__setattr__(self, "data_options", options)
         _check_str(self, "data")
-        if self.data_root is not None:
-            object.__setattr__(self, "data_root", str(self.data_root))
+        for name in ("data_root", "pretrained"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, str(getattr(self, name)))
         for name in ("augment", "compile", "tune_malloc"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -105,9 +117,15 @@ class TrainConfig:
         _check_choice(self, "amp", AMP_MODES)
         _check_choice(self, "class_weights", CLASS_WEIGHTS)
         _check_choice(self, "loss", LOSS_NAMES)
+        if self.eval_split is not None and self.eval_split not in EVAL_SPLITS:
+            raise ConfigError(f"unknown eval_split {self.eval_split!r}; valid: {', '.join(EVAL_SPLITS)} "
+                              f"(or null: val only)")
+        if self.pretrained is not None:
+            _check_str(self, "pretrained")
         _check_float(self, "lr", 0.0, optional=True, strict=True)
         _check_float(self, "weight_decay", 0.0)
         _check_float(self, "momentum", 0.0)
+        _check_float(self, "encoder_lr_mult", 0.0)
         _check_float(self, "warmup_epochs", 0.0)
         _check_float(self, "poly_power", 0.0)
         _check_float(self, "focal_gamma", 0.0)

@@ -15,14 +15,15 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from scaler.errors import ScalerError
+from scaler.errors import ConfigError, ScalerError
 from scaler.families import build
+from scaler.families._pretrained import load_encoder_weights
 from scaler.losses import make_loss
 from scaler.spec import NetSpec
 from scaler.train._checkpoint import copy_checkpoint, rng_state, save_checkpoint, set_rng_state, write_json
 from scaler.train._config import TrainConfig
 from scaler.train._data import EpochSampler, check_data, class_weights, make_datasets, make_loader, steps_per_epoch
-from scaler.train._evaluate import evaluate
+from scaler.train._evaluate import eval_split_dataset, evaluate, report_eval_split
 from scaler.train._hardware import autocast, select_device, tune_malloc
 from scaler.train._progress import Progress
 from scaler.train._result import Diverged, RunResult
@@ -43,12 +44,26 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, power: float) -> f
 
 
 def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """AdamW or SGD (with momentum) over all parameters, at the peak LR."""
+    """AdamW or SGD (with momentum) at the peak LR over `_param_groups`."""
     # Weight decay on every parameter, BN included: simpler to reproduce, and at 1e-4 it hardly matters.
+    groups = _param_groups(cfg, model)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.effective_lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.effective_lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.effective_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.effective_lr, weight_decay=cfg.weight_decay)
+
+
+def _param_groups(cfg: TrainConfig, model: nn.Module) -> list[dict[str, Any]]:
+    """One group of all parameters; with encoder_lr_mult != 1, the encoder's (its `lr_mult`) and the rest's."""
+    if cfg.encoder_lr_mult == 1.0:  # one group, as before the option: older checkpoints still resume
+        return [{"params": list(model.parameters())}]
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, nn.Module):
+        raise ConfigError(f"encoder_lr_mult={cfg.encoder_lr_mult:g} needs a model with an encoder, and "
+                          f"{type(model).__name__} has none; valid: encoder_lr_mult=1")
+    in_encoder = {id(p) for p in encoder.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in in_encoder]
+    return [{"params": list(encoder.parameters()), "lr_mult": cfg.encoder_lr_mult},
+            {"params": rest, "lr_mult": 1.0}]
 
 
 def _seed_everything(seed: int) -> None:
@@ -82,6 +97,8 @@ class _Run:
         self.model = build(spec).to(device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if cfg.pretrained is not None and checkpoint is None:  # a resumed run has its weights in last.pt
+            load_encoder_weights(self.model, cfg.pretrained)
         self.task.check_loss(cfg.loss)
         self.loss_fn = make_loss(cfg.loss, self.task.num_classes(train_ds), train_ds.ignore_index,
                                  class_weights(cfg, train_ds, self.task), cfg.focal_gamma).to(device)
@@ -136,7 +153,7 @@ class _Run:
             self.timer.data_ready()
             lr = cfg.effective_lr * lr_factor(first_step + steps, self.total_steps, self.warmup_steps, cfg.poly_power)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_mult", 1.0)
             with autocast(device, self.amp):
                 logits = self.step_model(*inputs)
             loss = self.loss_fn(logits.float(), masks)  # fp32 loss: rare-class log-probabilities underflow in half
@@ -260,10 +277,10 @@ class _Run:
 
 
 def _absolute_data_root(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with its data_root made absolute, so config.json finds the data from any working directory."""
-    if cfg.data_root is None or Path(cfg.data_root).is_absolute():
-        return cfg
-    return dataclasses.replace(cfg, data_root=str(Path(cfg.data_root).expanduser().resolve()))
+    """`cfg` with its data_root and pretrained file made absolute, so config.json finds them from any directory."""
+    paths = {name: str(Path(value).expanduser().resolve()) for name in ("data_root", "pretrained")
+             if (value := getattr(cfg, name)) is not None and not Path(value).is_absolute()}
+    return dataclasses.replace(cfg, **paths) if paths else cfg
 
 
 def _resume_state(run_dir: RunDir, spec: NetSpec, cfg: TrainConfig) -> dict[str, Any] | RunResult | None:
@@ -337,7 +354,8 @@ def train(
             `spec.input_size` and have `spec.classes` classes.
 
     Returns:
-        The RunResult (also in metrics.json and history.json).
+        The RunResult (also in metrics.json and history.json); with `cfg.eval_split`, a finished run's best
+        checkpoint (selected on val) scored on that split too (`RunResult.test`, metrics.json "test").
 
     Raises:
         Diverged: the training loss became NaN/inf ("diverged at epoch E step S"); metrics.json then
@@ -352,12 +370,13 @@ def train(
     if cfg.tune_malloc and device.type == "cpu":
         tune_malloc()
     checkpoint = _resume_state(run_dir, spec, cfg) if resume else None
+    eval_ds = eval_split_dataset(spec, cfg)
     if isinstance(checkpoint, RunResult):
-        return checkpoint
+        return report_eval_split(checkpoint, cfg, eval_ds)
     train_ds, val_ds = _datasets(spec, cfg, train_ds, val_ds)
     run = _Run(spec, cfg, run_dir, train_ds, val_ds, device, amp, channels_last, progress, checkpoint)
     if checkpoint is None:  # a fresh start: the old run files go only now that the new run is ready
         run_dir.clear()
         run_dir.start(spec, cfg)
         write_json(run_dir.precision_file, precision.as_dict())
-    return run.run(on_epoch_end)
+    return report_eval_split(run.run(on_epoch_end), cfg, eval_ds)

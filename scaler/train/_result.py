@@ -46,6 +46,8 @@ class RunResult:
     amp: str = "off"
     channels_last: bool = False
     message: str = ""
+    #: The best (val-selected) checkpoint scored on the config's eval_split (see scaler.train._evaluate), or None.
+    test: dict[str, Any] | None = None
 
     def to_dict(self, history: bool = True) -> dict[str, Any]:
         """A JSON-ready dict (metrics.json is this without the history)."""

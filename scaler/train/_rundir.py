@@ -17,8 +17,9 @@ from scaler.vocabulary import FINAL_RUN_STATUSES
 
 __all__ = ["RunDir", "RESUME_FREE_KEYS", "RUN_FILES", "CHECKPOINTS"]
 
-#: TrainConfig keys that may differ when a run resumes (or is compared): they change speed, never the numbers.
-RESUME_FREE_KEYS = ("num_workers", "timing_warmup_steps", "compile", "device", "tune_malloc")
+#: TrainConfig keys that may differ when a run resumes (or is compared): they change speed, never the numbers
+#: (eval_split adds a score of the finished run on another split; its training stays the same).
+RESUME_FREE_KEYS = ("num_workers", "timing_warmup_steps", "compile", "device", "tune_malloc", "eval_split")
 #: Files a run directory holds (a fresh, non-resumed run clears them).
 RUN_FILES = ("spec.json", "config.json", "precision.json", "history.json", "metrics.json", "last.pt", "best.pt")
 #: The checkpoints of a run: the best epoch's (by val mIoU) and the last epoch's.

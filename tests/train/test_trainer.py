@@ -132,7 +132,9 @@ def test_tuned_malloc_reuses_freed_activation_buffers():
     for _ in range(10):
         torch.ones(2**21).sum()  # 8 MB: mmapped (and faulted in page by page) under glibc's defaults
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    assert faults < 2048, faults  # fewer than one buffer's pages; untuned: ~8000 for the ten
+    # Fewer than two buffers' pages (a heap fragmented by earlier tests in the process may fault one buffer in
+    # once: exactly 2048 after tests/train/test_recipes.py); untuned: ~8000 for the ten.
+    assert faults < 2 * 2048, faults
 
 
 def test_timer_skips_warmup_steps_and_summarizes():
