@@ -204,7 +204,10 @@ def test_timeout_stops_between_trials_and_leaves_none_running(tmp_path: Path) ->
     run = run_study(config, train_fn=_slow(0.5), check=False)
     trials = _study(config).get_trials()
     assert run.stopped == "timeout" and 1 <= len(run.trials) < 50
-    assert len(trials) == len(run.trials) and all(t.state == TrialState.COMPLETE for t in trials)
+    # Finished, every one: completed, or pruned by the study's median pruner (more trials fit in the timeout on a
+    # quiet machine, and a later one can be pruned); never RUNNING, never FAIL.
+    assert len(trials) == len(run.trials) and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert any(t.state == TrialState.COMPLETE for t in trials)
 
 
 def test_without_wait_a_worker_exits_at_once_when_another_holds_the_last_trial(tmp_path: Path) -> None:
