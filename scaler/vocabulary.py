@@ -8,7 +8,7 @@ the command line, in TOML files and in tables.
 from __future__ import annotations
 
 __all__ = [
-    "METHODS", "NAMED_METHODS", "METHOD_LABELS", "DEPTH_ROUNDINGS", "DEFAULT_DEPTH_ROUNDING", "COST_METRICS",
+    "METHODS", "NAMED_METHODS", "METHOD_LABELS", "SWEEP_METHODS", "DEPTH_ROUNDINGS", "DEFAULT_DEPTH_ROUNDING", "COST_METRICS",
     "TIME_METRICS", "BUDGET_METRICS", "BENCH_MODES", "CLOCKS", "RUN_STATUSES", "FINAL_RUN_STATUSES", "RESUMABLE_RUN_STATUSES",
     "TRIAL_STATUSES", "RECORD_STATUSES", "RUN_TO_RECORD_STATUS", "SPLITS", "EVALUATIONS", "choices_text",
 ]
@@ -20,6 +20,10 @@ NAMED_METHODS = METHODS[:-1]
 #: The asymmetric-scaling paper's names for the network each method makes (tables and legends).
 METHOD_LABELS = {"baseline": "Baseline", "depth": "D", "width": "W", "resolution": "R", "compound": "WDR",
                  "asymmetric": "AWDR", "custom": "custom"}
+
+#: The methods a scaling sweep runs by default: every named method that grows a network ("resolution" is
+#: dropped by the fit when the swept metric does not depend on input size).
+SWEEP_METHODS = NAMED_METHODS[1:]
 
 #: How scaled depths are rounded (see scaler.rounding.round_depths).
 DEPTH_ROUNDINGS = ("stagewise", "uniform", "floor")

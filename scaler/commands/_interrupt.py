@@ -5,7 +5,7 @@
         ...
 
 The first SIGINT/SIGTERM raises `Interrupted` (a KeyboardInterrupt) where the command is
-(scaler.study._signals); training records the run as "interrupted", its last epoch's checkpoint stays
+(scaler.signals); training records the run as "interrupted", its last epoch's checkpoint stays
 on disk. Later signals are held off until the process has printed its line and exited, so a second
 Ctrl-C cannot interrupt that bookkeeping.
 """
@@ -18,7 +18,7 @@ from typing import Callable
 
 import typer
 
-from scaler.study._signals import StopSignals
+from scaler.signals import StopSignals
 from scaler.train import RunDir
 
 __all__ = ["exit_on_signal", "signal_name", "exit_code", "saved_run_text"]

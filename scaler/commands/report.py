@@ -7,8 +7,7 @@ from typing import List, Optional
 import typer
 
 from scaler.commands._interrupt import exit_on_signal
-from scaler.report._sweep import DEFAULT_SWEEP_METHODS
-from scaler.vocabulary import DEPTH_ROUNDINGS, EVALUATIONS, choices_text
+from scaler.vocabulary import DEPTH_ROUNDINGS, EVALUATIONS, SWEEP_METHODS, choices_text
 
 __all__ = ["register"]
 
@@ -143,7 +142,7 @@ def sweep(
     base_width: Optional[int] = typer.Option(None, help="Base width (first-stage channels)."),
     input: Optional[str] = typer.Option(None, "--input", help="Base input size HxW."),
     option: List[str] = typer.Option([], help="Family option NAME=VALUE (repeatable)."),
-    methods: str = typer.Option(",".join(DEFAULT_SWEEP_METHODS), help="Comma list of methods to sweep."),
+    methods: str = typer.Option(",".join(SWEEP_METHODS), help="Comma list of methods to sweep."),
     data: str = typer.Option("shapes", help="Dataset: shapes (synthetic), camvid, cityscapes, voc, folder."),
     data_root: Optional[str] = typer.Option(None, help="Dataset folder."),
     seeds: int = typer.Option(1, help="Seeds per network (0, 1, ...)."),

@@ -72,14 +72,14 @@ def run(
     import optuna
 
     from scaler.study import run_study
-    from scaler.study._signals import StopSignals
+    from scaler.signals import StopSignals
     from scaler.study._storage import safe_url
 
     config = _config(study_file, storage, name, n_trials=n_trials, timeout=timeout, device=device, run_root=run_root)
     # Each trial gets one line below; Optuna's own (a traceback per failed trial) only on request.
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
     typer.echo(f"study {config.name!r}: storage {safe_url(config.storage)}")
-    # The process exits after a signal: later Ctrl-C/SIGTERM stay held off until it has (scaler.study._signals).
+    # The process exits after a signal: later Ctrl-C/SIGTERM stay held off until it has (scaler.signals).
     with StopSignals(ignore_after=True):
         try:
             result = run_study(config, on_trial_end=lambda t: typer.echo(_trial_line(t)), progress=progress,

@@ -36,14 +36,13 @@ from scaler.solver import Budget, cost_values
 from scaler.spec import NetSpec
 from scaler.stats import LEVEL, CurveFit, Estimate, compare_predictions, estimate, fit_scaling_curve
 from scaler.train import TrainConfig
-from scaler.vocabulary import COST_METRICS, METHOD_LABELS, NAMED_METHODS, choices_text
+from scaler.vocabulary import COST_METRICS, METHOD_LABELS, SWEEP_METHODS, choices_text
 
 __all__ = ["SWEEP_MANIFEST", "SweepPoint", "SweepPlan", "SweepResult", "parse_ladder", "sweep_points", "plan_sweep",
            "run_sweep", "fit_sweep", "sweep_frame", "sweep_markdown", "sweep", "DEFAULT_SWEEP_METHODS"]
 
-#: Methods swept by default: every named method that grows a network ("resolution" is dropped by the fit
-#: when the metric does not depend on input size).
-DEFAULT_SWEEP_METHODS = NAMED_METHODS[1:]
+#: Methods swept by default (the one list lives in scaler.vocabulary).
+DEFAULT_SWEEP_METHODS = SWEEP_METHODS
 
 
 @dataclass(frozen=True)

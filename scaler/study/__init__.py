@@ -59,7 +59,7 @@ the frame links the two (`retried_from`, `retried_by`): one network, counted onc
 nothing left to start waits while other workers' trials run (polling once per heartbeat interval),
 so the trial of a worker that dies late is still retried; then it exits. The first Ctrl-C or
 SIGTERM marks the running trial FAIL with status "interrupted" and queues it the same way; later
-signals are held off until that is done (scaler.study._signals), and `Interrupted` says what was
+signals are held off until that is done (scaler.signals), and `Interrupted` says what was
 saved; the CLI exits 130 (SIGINT) or 143 (SIGTERM), and the next `scaler study run` resumes it.
 
 Failures: a diverged (NaN) or out-of-memory trial, or one whose candidate the data cannot feed
@@ -96,7 +96,7 @@ from scaler.study._frame import (
 from scaler.study._objective import TrialTiming
 from scaler.study._preflight import check_worker
 from scaler.study._runner import StudyRun, run_study
-from scaler.study._signals import Interrupted
+from scaler.signals import Interrupted
 from scaler.study._space import Candidate, SearchSpace, load_search_space
 from scaler.study._storage import check_storage_url, open_storage
 

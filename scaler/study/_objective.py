@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from scaler.complexity import Complexity
 from scaler.errors import ScalerError
-from scaler.train import Diverged, OutOfSpace, Pruned
+from scaler.train import Diverged, OutOfSpace, Pruned, task_of
 from scaler.study._budget import Network, resolve_network
 from scaler.study._config import StudyConfig
 from scaler.study._dedupe import find_source, network_key
@@ -63,13 +63,13 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()  # MPS, older torch
 
 
-def _best_of(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """best{pa, mpa, miou, epoch} of a partial history (pruned or interrupted run)."""
-    scored = [r for r in history if isinstance(r.get("miou"), (int, float)) and math.isfinite(r["miou"])]
+def _best_of(history: list[dict[str, Any]], score: str = "miou") -> dict[str, Any]:
+    """The best epoch's record (by `score`: mIoU, or a classifier's accuracy) of a partial history (pruned or
+    interrupted run)."""
+    scored = [r for r in history if isinstance(r.get(score), (int, float)) and math.isfinite(r[score])]
     if not scored:
         return {}
-    best = max(scored, key=lambda r: r["miou"])
-    return {k: best.get(k) for k in ("pa", "mpa", "miou", "epoch")}
+    return dict(max(scored, key=lambda r: r[score]))
 
 
 @dataclass
@@ -194,33 +194,14 @@ class StudyObjective:
                resume: bool) -> float | list[float]:
         """Train the network; map the trainer's outcome to a trial state and its record."""
         history: list[dict[str, Any]] = []
-        single = not self.config.multi_objective
-        pareto = self._pareto_curve(trial, network)
-
-        def on_epoch_end(epoch: int, record: dict[str, Any]) -> None:
-            t = time.perf_counter()
-            try:
-                history.append(dict(record))
-                if pareto is not None:
-                    pareto.step(trial, epoch, record)  # raises scaler.train.Pruned when dominated
-                miou = float(record.get("miou", math.nan))
-                if single and epoch not in reported and math.isfinite(miou):
-                    # The best val mIoU so far: the quantity the trial's value will be, so the pruner
-                    # compares like with like, and one noisy epoch does not condemn a trial.
-                    best = max([miou, *(v for v in reported.values() if math.isfinite(v))])
-                    trial.report(best, epoch)
-                    reported[epoch] = best
-                    if trial.should_prune():
-                        raise Pruned(f"pruned after epoch {epoch}: best val mIoU {best:.4f}")
-            finally:
-                self.timing.report_s += time.perf_counter() - t
-
+        score = task_of(network.spec).select  # mIoU, or accuracy for a classification head
+        on_epoch_end = self._epoch_callback(trial, network, history, reported, score)
         start = time.perf_counter()
         try:
             result = self.train_fn(network.spec, cfg, run_dir, on_epoch_end=on_epoch_end, resume=resume,
                                    progress=self.progress)
         except Pruned as exc:  # the trainer stopped on our callback's word; Optuna records PRUNED on its own type
-            self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history),
+            self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history, score),
                                         **({"fail_reason": str(exc)} if str(exc) else {})})
             raise optuna.TrialPruned(str(exc)) from exc
         except OutOfSpace as exc:  # not the network's fault: like an interruption, the run resumes on a retry
@@ -249,11 +230,36 @@ class StudyObjective:
             "ms_per_step": result.ms_per_step, "ms_p10": result.ms_p10, "ms_p90": result.ms_p90,
             **{k: getattr(result, k, None) for k in ("data_ms_per_step", "peak_mem_bytes", "wall_s", "test")},
         })
-        miou = float(result.best.get("miou") or 0.0)
+        accuracy = float(result.best.get(score) or 0.0)
         ms = float(result.ms_per_step) if result.ms_per_step is not None else math.inf
-        return self._values(miou, network.cost, ms)
+        return self._values(accuracy, network.cost, ms)
 
-    def _pareto_curve(self, trial: optuna.Trial, network: Network) -> ParetoCurve | None:
+    def _epoch_callback(self, trial: optuna.Trial, network: Network, history: list[dict[str, Any]],
+                        reported: dict[int, float], score: str) -> Callable[[int, dict[str, Any]], None]:
+        """The trainer's per-epoch callback: keep the history, report the best `score` so far, prune (raise Pruned)."""
+        single = not self.config.multi_objective
+        pareto = self._pareto_curve(trial, network, score)
+
+        def on_epoch_end(epoch: int, record: dict[str, Any]) -> None:
+            t = time.perf_counter()
+            try:
+                history.append(dict(record))
+                if pareto is not None:
+                    pareto.step(trial, epoch, record)  # raises scaler.train.Pruned when dominated
+                value = float(record.get(score, math.nan))
+                if single and epoch not in reported and math.isfinite(value):
+                    # The best val score so far: the quantity the trial's value will be, so the pruner
+                    # compares like with like, and one noisy epoch does not condemn a trial.
+                    best = max([value, *(v for v in reported.values() if math.isfinite(v))])
+                    trial.report(best, epoch)
+                    reported[epoch] = best
+                    if trial.should_prune():
+                        raise Pruned(f"pruned after epoch {epoch}: best val {score} {best:.4f}")
+            finally:
+                self.timing.report_s += time.perf_counter() - t
+        return on_epoch_end
+
+    def _pareto_curve(self, trial: optuna.Trial, network: Network, score: str = "miou") -> ParetoCurve | None:
         """The trial's Pareto-aware pruning curve (pruner "pareto"), resuming a retried original's; else None."""
         if self.config.pruner != "pareto":
             return None
@@ -261,7 +267,7 @@ class StudyObjective:
                  "activations": network.cost.activations, "ms_per_step": None}  # ms: measured in epoch 1
         stored = _running(trial).user_attrs.get("curve") or {}
         return ParetoCurve(pareto_rule(self.config.pruner_options),
-                           [costs[name] for name in self.config.objectives[1:]], dict(stored))
+                           [costs[name] for name in self.config.objectives[1:]], dict(stored), score)
 
     def _finish(self, trial: optuna.Trial, start: float, attrs: dict[str, Any]) -> None:
         """Close the training clock and record the outcome."""

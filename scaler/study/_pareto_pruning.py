@@ -103,10 +103,11 @@ class ParetoCurve:
     rule: ParetoRule
     costs: list[float | None]
     curve: dict[str, float] = field(default_factory=dict)
+    score: str = "miou"  # the epoch record's accuracy: mIoU, or a classification head's accuracy
 
     def step(self, trial: optuna.Trial, epoch: int, record: dict[str, Any]) -> None:
         """Record epoch `epoch` of `record` on the trial; raise scaler.train.Pruned when the rule says so."""
-        miou = float(record.get("miou", math.nan))
+        miou = float(record.get(self.score, math.nan))
         if not math.isfinite(miou) or str(epoch) in self.curve:
             return
         if any(c is None for c in self.costs):

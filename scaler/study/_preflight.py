@@ -24,12 +24,17 @@ __all__ = ["check_worker"]
 
 
 class _Head(Dataset):
-    """The first `n` items of a segmentation dataset, with the attributes the trainer reads."""
+    """The first `n` items of a dataset; every other attribute the trainer reads (classes, ignore index, a
+    paired dataset's mask classes and vocabulary, ...) is the whole dataset's."""
 
     def __init__(self, ds: Any, n: int) -> None:
         self.ds, self.n = ds, min(n, len(ds))
-        self.num_classes, self.ignore_index = ds.num_classes, ds.ignore_index
         self.input_size, self.name = getattr(ds, "input_size", None), getattr(ds, "name", type(ds).__name__)
+
+    def __getattr__(self, name: str) -> Any:  # only called for attributes _Head itself lacks
+        if name == "ds":  # not set yet (copy/pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.ds, name)
 
     def __len__(self) -> int:
         return self.n

@@ -24,7 +24,7 @@ from scaler.study._objective import INTERRUPTED, StudyObjective, TrialFailed, Tr
 from scaler.study._optuna_private import set_user_attrs
 from scaler.study._preflight import check_worker
 from scaler.study._samplers import make_pruner, make_sampler
-from scaler.study._signals import Interrupted, StopSignals
+from scaler.signals import Interrupted, StopSignals
 from scaler.study._storage import ClaimLock, claim_lock, open_storage, retry_callback
 
 __all__ = ["run_study", "StudyRun", "trial_limit", "may_start", "counts_toward_limit", "study_attrs",
@@ -228,6 +228,13 @@ def _loop(config: StudyConfig, study: optuna.Study, objective: StudyObjective, c
 
 
 
+
+def _checked_worker(config: StudyConfig) -> float:
+    """`check_worker(config)`, timed: the seconds the set-up check took."""
+    started = time.perf_counter()
+    check_worker(config)
+    return time.perf_counter() - started
+
 def run_study(
     config: StudyConfig,
     *,
@@ -237,9 +244,8 @@ def run_study(
     wait: bool = True,
     check: bool = True,
 ) -> StudyRun:
-    """Run trials of a study as one worker until the study is done, the timeout passes or a signal stops it.
-
-    Start it on many machines (same storage URL) to share the study: n_trials is the study's total.
+    """Run trials of a study as one worker until the study is done, the timeout passes or a signal stops it;
+    start it on many machines (same storage URL) to share the study: n_trials is the study's total.
 
     Args:
         config: the study (`load_study_config(...).with_overrides(...)`).
@@ -258,6 +264,7 @@ def run_study(
         ConfigError: the storage, the stored study or this worker's set-up is unusable (nothing claimed).
         Interrupted: a KeyboardInterrupt after SIGINT/SIGTERM, raised once the running trial is FAIL
             ("interrupted") and queued for a retry; its message says what was saved.
+        OSError: the disk filled up (ENOSPC); the running trial is queued for a retry as on a signal.
     """
     wall = time.perf_counter()
     storage = open_storage(config.storage, heartbeat_interval=config.heartbeat_interval,
@@ -269,24 +276,20 @@ def run_study(
     with StopSignals() as stops:
         try:
             if check:  # before the study is even created: a broken worker leaves no trace in it
-                started = time.perf_counter()
-                check_worker(config)
-                run.check_s = time.perf_counter() - started
+                run.check_s = _checked_worker(config)
             study, run_key = _open_study(config, storage, claim)
             run.study_dir = config.study_dir(run_key)
-            trainer = train if train_fn is None else train_fn
-            objective = StudyObjective(config, trainer, run.study_dir, claim, progress)
+            objective = StudyObjective(config, train_fn or train, run.study_dir, claim, progress)
             run.setup_s = time.perf_counter() - wall
             callbacks = [lambda _study, frozen: on_trial_end(frozen)] if on_trial_end else []
             _loop(config, study, objective, claim, run, callbacks, wait, wall)
-        except KeyboardInterrupt:
-            run.stopped = "interrupted"
+        except (KeyboardInterrupt, OutOfSpace) as exc:  # the trial resumes on a retry; a full disk stops us too
+            full = isinstance(exc, OutOfSpace)
+            run.stopped = "out of space" if full else "interrupted"
             saved = _requeue_interrupted(study, objective.trial if objective else None, config.max_retry)
+            if full:
+                raise OSError(errno.ENOSPC, f"{exc}; {saved}") from None
             raise Interrupted(stops.signum or signal.SIGINT, saved) from None
-        except OutOfSpace as exc:  # a full disk stops this worker; the trial resumes on a retry, like Ctrl-C
-            run.stopped = "out of space"
-            saved = _requeue_interrupted(study, objective.trial if objective else None, config.max_retry)
-            raise OSError(errno.ENOSPC, f"{exc}; {saved}") from None
         finally:  # still inside StopSignals: a late Ctrl-C cannot leave the lock or a session half-closed
             claim.close()
             run.wall_s = time.perf_counter() - wall

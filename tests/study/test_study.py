@@ -256,3 +256,17 @@ def test_cli_runs_and_reports_a_tiny_real_study(tmp_path: Path, capsys: pytest.C
     assert all(Path(d, "metrics.json").is_file() for d in frame.run_dir)
     bad = run_cli(capsys, "study", "status", str(path), "--name", "nope")
     assert bad.returncode == 2 and "no study named 'nope'" in bad.stderr and "tiny" in bad.stderr
+
+
+def test_the_shipped_multimodal_study_runs_with_the_real_trainer_and_scores_accuracy(tmp_path: Path) -> None:
+    """studies/multimodal_scaling.toml: a classification head is a study's network like any other (set-up check,
+    training, value = its validation accuracy, the report's accuracy columns)."""
+    shipped = Path(__file__).resolve().parents[2] / "studies" / "multimodal_scaling.toml"
+    config = load_study_config(shipped).with_overrides(storage=f"sqlite:///{tmp_path / 'mm.db'}", n_trials=2,
+                                                        run_root=str(tmp_path / "runs"))
+    run = run_study(config)
+    trials = _study(config).get_trials()
+    assert run.stopped == "n_trials reached" and [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for trial in trials:
+        best = trial.user_attrs["best"]
+        assert trial.values[0] == best["accuracy"] and 0.0 < best["accuracy"] <= 1.0 and "miou" not in best

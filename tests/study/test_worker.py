@@ -19,7 +19,7 @@ from scaler.scaling import ScalingOptions
 from scaler.study import (
     FRAME_COLUMNS, Interrupted, load_study_config, network_counts, run_study, study_trials_frame,
 )
-from scaler.study._signals import StopSignals
+from scaler.signals import StopSignals
 from scaler.study._storage import open_storage
 from scaler.vocabulary import RECORD_STATUSES
 from tests.cli_helpers import run_cli

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM for a study worker: the first one stops it; the ones after it cannot undo the save.
+"""Ctrl-C and SIGTERM for a long command (a study worker, a training run): the first one stops it; the ones after it cannot undo the save.
 
 A worker that is told to stop must first record its running trial as interrupted and queue it for
 a retry (scaler.study._runner). A user who presses Ctrl-C three times, or a scheduler that follows
