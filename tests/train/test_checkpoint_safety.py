@@ -14,7 +14,6 @@ import optuna
 import pytest
 import torch
 
-from scaler.data import make_dataset
 from scaler.errors import ScalerError
 from scaler.families import base_spec
 from scaler.study import load_study_config, run_study
@@ -22,9 +21,8 @@ from scaler.train import OutOfSpace, RunDir, StopTraining, TrainConfig, evaluate
 from scaler.train import _checkpoint
 from tests.cli_helpers import run_cli
 from tests.study.fakes import write_study
+from tests.train.tiny import DATA_OPTIONS, SIZE
 
-SIZE = (32, 32)
-DATA_OPTIONS = {"length": 16, "source_size": list(SIZE)}
 REFUSED = "cannot be loaded safely"
 
 
@@ -36,17 +34,6 @@ class Payload:
 
     def __reduce__(self):
         return (open, (str(self.marker), "w"))
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return base_spec("unet", width=4, levels=3, classes=5, input_size=SIZE)
-
-
-@pytest.fixture(scope="module")
-def data():
-    common = dict(input_size=SIZE, **DATA_OPTIONS)
-    return make_dataset("shapes", "train", augment=True, **common), make_dataset("shapes", "val", **common)
 
 
 def config(**changes) -> TrainConfig:

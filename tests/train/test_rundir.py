@@ -14,18 +14,13 @@ from scaler.families import base_spec
 from scaler.io import load_spec
 from scaler.train import RESUME_FREE_KEYS, RUN_FILES, OutOfSpace, RunDir, TrainConfig, evaluate_run, train
 from scaler.train import _loop, _rundir
+from tests.train.tiny import DATA_OPTIONS, SIZE
 
-SIZE = (32, 32)
-DATA_OPTIONS = {"length": 16, "source_size": list(SIZE)}
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return base_spec("unet", width=4, levels=3, classes=5, input_size=SIZE)
 
 
 @pytest.fixture(scope="module")
 def data():
+    """Without augmentation (the shared fixture's train split augments): these runs compare folders, not scores."""
     common = dict(input_size=SIZE, **DATA_OPTIONS)
     return make_dataset("shapes", "train", **common), make_dataset("shapes", "val", **common)
 

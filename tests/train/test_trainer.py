@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from scaler.data import make_dataset
 from scaler.errors import ConfigError, ScalerError
 from scaler.families import base_spec, build
 from scaler.train import (
@@ -31,23 +30,10 @@ from scaler.train import (
 )
 from scaler.train import _loop
 from scaler.train._timing import StepTimer, summarize
+from tests.train.tiny import DATA_OPTIONS, SIZE
 
-SIZE = (32, 32)
-DATA_OPTIONS = {"length": 16, "source_size": list(SIZE)}
 TIMING_KEYS = {"ms_per_step", "ms_p10", "ms_p90", "data_ms_per_step", "images_per_s", "peak_mem_bytes"}
 RUN_FILES = {"spec.json", "config.json", "history.json", "metrics.json", "last.pt", "best.pt"}
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return base_spec("unet", width=4, levels=3, classes=5, input_size=SIZE)
-
-
-@pytest.fixture(scope="module")
-def data():
-    """(train, val) shapes datasets, 16 items each at 32x32 (decoded once for the module)."""
-    common = dict(input_size=SIZE, **DATA_OPTIONS)
-    return make_dataset("shapes", "train", augment=True, **common), make_dataset("shapes", "val", **common)
 
 
 def config(**changes) -> TrainConfig:
