@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from scaler.errors import IO_FAILURES, ScalerError, os_error_text
-from scaler.vocabulary import DEPTH_ROUNDINGS, METHODS, NAMED_METHODS, choices_text
+from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING, DEPTH_ROUNDINGS, METHODS, NAMED_METHODS, choices_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Scale encoder-decoder segmentation networks under a budget; train, search, report.")
@@ -37,7 +37,8 @@ def scale(
     tolerance: float = typer.Option(0.0, help="Relative slack allowed over each budget (0.01 = 1%)."),
     ratio: str = typer.Option("paper", help="Compound ratio: paper (1.8,1.16,1.4), efficientnet, or D,W,R."),
     factors: List[str] = typer.Option([], help="Explicit factors, e.g. encoder_width=1.3,decoder_width=1.0."),
-    depth_rounding: str = typer.Option("stagewise", help=f"Depth rounding: {choices_text(DEPTH_ROUNDINGS)}."),
+    depth_rounding: str = typer.Option(DEFAULT_DEPTH_ROUNDING,
+                                       help=f"Depth rounding: {choices_text(DEPTH_ROUNDINGS)}."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     save: Optional[Path] = typer.Option(None, help="Write each variant's record (with its spec) to DIR/METHOD.json."),
 ) -> None:

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from scaler.commands._interrupt import exit_on_signal
-from scaler.vocabulary import DEPTH_ROUNDINGS, EVALUATIONS, SWEEP_METHODS, choices_text
+from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING, DEPTH_ROUNDINGS, EVALUATIONS, SWEEP_METHODS, choices_text
 
 __all__ = ["register"]
 
@@ -149,7 +149,8 @@ def sweep(
     train_option: List[str] = typer.Option([], help="TrainConfig field NAME=VALUE (repeatable), e.g. epochs=5."),
     ratio: str = typer.Option("paper", help="Compound direction: paper, efficientnet, or D,W,R."),
     tolerance: float = typer.Option(0.0, help="Relative slack allowed over each budget."),
-    depth_rounding: str = typer.Option("stagewise", help=f"Depth rounding: {choices_text(DEPTH_ROUNDINGS)}."),
+    depth_rounding: str = typer.Option(DEFAULT_DEPTH_ROUNDING,
+                                       help=f"Depth rounding: {choices_text(DEPTH_ROUNDINGS)}."),
     check: bool = typer.Option(False, "--check/--no-check", help="Also train the target budget: predicted vs "
                                                                  "measured."),
     evaluation: str = typer.Option("best", "--eval", help=f"Which accuracy of each run: {choices_text(list(EVALUATIONS))}."),

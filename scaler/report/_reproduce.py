@@ -30,6 +30,7 @@ from scaler.scaling import ScalingOptions
 from scaler.solver import cost_values, fits, scale
 from scaler.spec import NetSpec
 from scaler.train import TrainConfig
+from scaler.vocabulary import DEFAULT_DEPTH_ROUNDING
 
 __all__ = [
     "PAPER_NETWORKS", "PAPER_FACTORS", "PAPER_REFERENCE", "ReproNetwork", "ReproducePlan", "reproduce_networks",
@@ -80,7 +81,7 @@ class ReproNetwork:
 
 def default_depth_policy(solve: bool) -> str:
     """"floor" reproduces the paper's own counts with its factors; "stagewise" uses a budget finely when solving."""
-    return "stagewise" if solve else "floor"
+    return DEFAULT_DEPTH_ROUNDING if solve else "floor"
 
 
 def reproduce_networks(base: NetSpec, budget: str = "params=2x", solve: bool = False,
