@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from scaler.complexity import Complexity
 from scaler.errors import ScalerError
-from scaler.train import Diverged, OutOfSpace, Pruned, task_of
+from scaler.train import SEGMENTATION, Diverged, OutOfSpace, Pruned, Task, task_of
 from scaler.study._budget import Network, resolve_network
 from scaler.study._config import StudyConfig
 from scaler.study._dedupe import find_source, network_key
@@ -63,13 +63,15 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()  # MPS, older torch
 
 
-def _best_of(history: list[dict[str, Any]], score: str = "miou") -> dict[str, Any]:
-    """The best epoch's record (by `score`: mIoU, or a classifier's accuracy) of a partial history (pruned or
-    interrupted run)."""
+def _best_of(history: list[dict[str, Any]], task: Task = SEGMENTATION) -> dict[str, Any]:
+    """The best epoch's scores (the task's: pa/mpa/miou, or a classifier's accuracy/recall/F1) and its number, of a
+    partial history (pruned or interrupted run)."""
+    score = task.select
     scored = [r for r in history if isinstance(r.get(score), (int, float)) and math.isfinite(r[score])]
     if not scored:
         return {}
-    return dict(max(scored, key=lambda r: r[score]))
+    best = max(scored, key=lambda r: r[score])
+    return {k: best.get(k) for k in (*task.record_keys, "epoch") if k in best}
 
 
 @dataclass
@@ -194,14 +196,15 @@ class StudyObjective:
                resume: bool) -> float | list[float]:
         """Train the network; map the trainer's outcome to a trial state and its record."""
         history: list[dict[str, Any]] = []
-        score = task_of(network.spec).select  # mIoU, or accuracy for a classification head
+        task = task_of(network.spec)
+        score = task.select  # mIoU, or accuracy for a classification head
         on_epoch_end = self._epoch_callback(trial, network, history, reported, score)
         start = time.perf_counter()
         try:
             result = self.train_fn(network.spec, cfg, run_dir, on_epoch_end=on_epoch_end, resume=resume,
                                    progress=self.progress)
         except Pruned as exc:  # the trainer stopped on our callback's word; Optuna records PRUNED on its own type
-            self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history, score),
+            self._finish(trial, start, {"status": "pruned", "history": history, "best": _best_of(history, task),
                                         **({"fail_reason": str(exc)} if str(exc) else {})})
             raise optuna.TrialPruned(str(exc)) from exc
         except OutOfSpace as exc:  # not the network's fault: like an interruption, the run resumes on a retry
