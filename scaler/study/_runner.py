@@ -226,14 +226,12 @@ def _loop(config: StudyConfig, study: optuna.Study, objective: StudyObjective, c
         run.timings.append(objective.timing)
 
 
-
-
-
 def _checked_worker(config: StudyConfig) -> float:
     """`check_worker(config)`, timed: the seconds the set-up check took."""
     started = time.perf_counter()
     check_worker(config)
     return time.perf_counter() - started
+
 
 def run_study(
     config: StudyConfig,

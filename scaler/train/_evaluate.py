@@ -60,17 +60,17 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: st
     return metrics
 
 
-
 def _precision(run: RunDir, cfg: TrainConfig, device: torch.device) -> tuple[str, bool]:
     """The amp / layout the run trained with (its precision.json), where this device runs it; else this device's."""
     saved = run.load_precision()
     amp = saved[0] if saved is not None else cfg.amp
     try:
-        amp = resolve_amp("auto" if amp == "auto" else amp, device)
+        amp = resolve_amp(amp, device)
     except ConfigError:  # e.g. trained with fp16 on CUDA, evaluated on a CPU: use what this device does best
         amp = resolve_amp("auto", device)
     layout = saved[1] if saved is not None else cfg.channels_last
     return amp, resolve_channels_last(layout, device, amp)
+
 
 def evaluate_run(
     run_dir: str | Path,

@@ -308,7 +308,6 @@ def _datasets(spec: NetSpec, cfg: TrainConfig, train_ds: Dataset | None,
     return train_ds, val_ds
 
 
-
 def _precision(run_dir: RunDir, spec: NetSpec, cfg: TrainConfig, device: torch.device, resume: bool,
                progress: bool) -> PrecisionChoice:
     """amp and memory layout: as configured, or ("auto") the fastest measured on this network and device.
@@ -323,6 +322,7 @@ def _precision(run_dir: RunDir, spec: NetSpec, cfg: TrainConfig, device: torch.d
     if progress and choice.source != "fixed":
         print(choice.line(), file=sys.stderr)
     return choice
+
 
 def train(
     spec: NetSpec,
