@@ -6,13 +6,21 @@ record is ~25 attributes, which made writing it half of the search overhead
 (benchmarks/search_overhead.py). So on an RDBStorage the batch goes through the storage's own
 per-attribute writer inside one session. If those internals are not there (another storage, another
 Optuna version), the public calls are used, so a change in Optuna costs speed, never correctness.
+
+The other: Optuna's genetic samplers (NSGA-II) read their populations through `Study._get_trials`
+with COMPLETE trials only, so a study that prunes most trials would never leave its random first
+generation. `PrunedAsScored` is a read-only view of a study whose `_get_trials` also returns each
+Pareto-pruned trial as a finished one scored at the values it had when pruned
+(`scaler.study._pareto_pruning.ParetoNSGAII` hands it to NSGA-II; the stored trial stays PRUNED).
 Everything else in scaler.study uses public Optuna APIs only.
 """
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, Callable, Sequence
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 try:
     from optuna.storages._rdb import models as _models
@@ -20,7 +28,7 @@ try:
 except ImportError:  # another Optuna layout: the public calls are used
     _models = _create_scoped_session = None
 
-__all__ = ["set_user_attrs"]
+__all__ = ["set_user_attrs", "PrunedAsScored"]
 
 
 def _rdb_writer(trial: optuna.Trial) -> tuple[Any, Any] | None:
@@ -45,3 +53,35 @@ def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
     with _create_scoped_session(backend.scoped_session, True) as session:
         for key, value in attrs.items():
             writer(session, _models.TrialUserAttributeModel, trial._trial_id, key, value)
+
+
+class PrunedAsScored:
+    """A study seen with every pruned trial that `score` can value as a COMPLETE trial holding those values.
+
+    Only `_get_trials` differs (the call Optuna's genetic samplers read populations through); every
+    other attribute is the study's own. `score(trial)` gives a pruned trial's objective values, or
+    None to leave it pruned. Nothing is written: the stored trials keep their states.
+    """
+
+    def __init__(self, study: optuna.Study, score: Callable[[FrozenTrial], Sequence[float] | None]) -> None:
+        self._scored_study = study
+        self._score = score
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._scored_study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Sequence[TrialState] | None = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:
+        wanted = None if states is None else set(states)
+        fetch = None if wanted is None else tuple(wanted | ({TrialState.PRUNED} if TrialState.COMPLETE in wanted else set()))
+        trials = []
+        for trial in self._scored_study._get_trials(deepcopy=deepcopy, states=fetch, use_cache=use_cache):
+            values = self._score(trial) if trial.state == TrialState.PRUNED else None
+            if values is None:
+                if wanted is None or trial.state in wanted:
+                    trials.append(trial)
+                continue
+            scored = copy.copy(trial)
+            scored.state, scored.values = TrialState.COMPLETE, list(values)
+            trials.append(scored)
+        return trials

@@ -5,6 +5,8 @@ from typing import Any
 
 import optuna
 
+from scaler.study._pareto_pruning import ParetoNSGAII
+
 __all__ = ["make_sampler", "make_pruner"]
 
 
@@ -13,8 +15,9 @@ def make_sampler(config: Any, seed: int) -> optuna.samplers.BaseSampler:
     options = dict(config.sampler_options)
     if config.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, **options)
-    if config.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, **options)
+    if config.sampler == "nsga2":  # pruner "pareto": pruned trials fill NSGA-II's generations (ParetoNSGAII)
+        nsga2 = ParetoNSGAII if config.pruner == "pareto" else optuna.samplers.NSGAIISampler
+        return nsga2(seed=seed, **options)
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed, **options)
     # The grid's seed shuffles the order of its points, which every worker must agree on: never per trial.

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from scaler.errors import ConfigError
@@ -145,6 +146,13 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the content of config.json)."""
         return asdict(self)
+
+    def with_absolute_paths(self) -> TrainConfig:
+        """This config with data_root and pretrained made absolute, as a run stores them (config.json finds them
+        from any directory, and a relative path given again compares equal to the stored one)."""
+        paths = {name: str(Path(value).expanduser().resolve()) for name in ("data_root", "pretrained")
+                 if (value := getattr(self, name)) is not None and not Path(value).is_absolute()}
+        return replace(self, **paths) if paths else self
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -1,7 +1,6 @@
 """The training loop: one process trains (or resumes) one spec under one TrainConfig into a run directory."""
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import sys
@@ -276,13 +275,6 @@ class _Run:
         return self.finish("completed" if self.status == "running" else self.status)
 
 
-def _absolute_data_root(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with its data_root and pretrained file made absolute, so config.json finds them from any directory."""
-    paths = {name: str(Path(value).expanduser().resolve()) for name in ("data_root", "pretrained")
-             if (value := getattr(cfg, name)) is not None and not Path(value).is_absolute()}
-    return dataclasses.replace(cfg, **paths) if paths else cfg
-
-
 def _resume_state(run_dir: RunDir, spec: NetSpec, cfg: TrainConfig) -> dict[str, Any] | RunResult | None:
     """The checkpoint to resume from, the finished RunResult, or None (nothing to resume); a different run is an error."""
     if not run_dir.checkpoint_file("last").is_file():
@@ -363,7 +355,7 @@ def train(
         OutOfSpace: the disk filled up while saving (the previous checkpoint is kept; resumable).
         ScalerError: a bad config, device, dataset, checkpoint, or a run directory holding a different run.
     """
-    run_dir, cfg = RunDir(out_dir), _absolute_data_root(cfg)
+    run_dir, cfg = RunDir(out_dir), cfg.with_absolute_paths()
     device = select_device(cfg.device)
     precision = _precision(run_dir, spec, cfg, device, resume, progress)
     amp, channels_last = precision.amp, precision.channels_last

@@ -123,8 +123,9 @@ class RunDir:
         return data["amp"], data["channels_last"]
 
     def config_diff(self, cfg: TrainConfig) -> list[str]:
-        """`key=saved (now new)` for each config key that differs from the run's, except RESUME_FREE_KEYS."""
-        saved, current = read_json(self.config_file), cfg.to_dict()
+        """`key=saved (now new)` for each config key that differs from the run's, except RESUME_FREE_KEYS
+        (paths compared absolute, as the run stores them)."""
+        saved, current = read_json(self.config_file), cfg.with_absolute_paths().to_dict()
         if not isinstance(saved, dict):
             raise ScalerError(f"{self.config_file}: not a train config (a JSON object)")
         keys = sorted((set(saved) | set(current)) - set(RESUME_FREE_KEYS))

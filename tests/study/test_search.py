@@ -16,7 +16,7 @@ from scaler.solver import cost_values, fits
 from scaler.study import load_study_config, network_key, reuse_counts, run_study, study_trials_frame
 from scaler.study._budget import frontier
 from scaler.rules import Factors, apply_factors
-from scaler.study._pareto_pruning import ParetoRule, pareto_rule
+from scaler.study._pareto_pruning import ParetoNSGAII, ParetoRule, pareto_rule, pruned_values
 from tests.study.fakes import (
     FakeTrainer, check_one_network_one_training, check_pareto_pruned, pareto_study, write_study,
 )
@@ -112,10 +112,51 @@ def test_pareto_rule_prunes_only_when_no_costlier_trials_dominate_at_the_same_ep
     assert not rule.verdict(3, 0.595, [3.0], peers)  # 0.60 is within the margin: a tie, not domination
     assert not rule.verdict(2, 0.10, [3.0], peers)  # warm-up
     assert not rule.verdict(3, 0.10, [0.5], peers)  # the cheapest trial has no peers: never pruned
+    slack = ParetoRule(cost_slack=0.1)  # epsilon-dominance in cost: a peer up to 10% costlier counts
+    assert not ParetoRule().verdict(3, 0.5, [3.0], [([3.2], 0.6)])
+    assert "1 at most 10% costlier trials" in slack.verdict(3, 0.5, [3.0], [([3.2], 0.6)])
+    assert not slack.verdict(3, 0.5, [3.0], [([3.4], 0.6)])  # 13% costlier: not a peer
     with pytest.raises(ValueError, match="n_dominating=0"):
         pareto_rule({"n_dominating": 0})
+    with pytest.raises(ValueError, match="cost_slack=1.5"):
+        pareto_rule({"cost_slack": 1.5})
     with pytest.raises(ValueError, match="percentile"):
         pareto_rule({"percentile": 50})
+
+
+def _toy_nsga2_study(sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    """A (maximize x, minimize cost) study of 12 trials where every trial from the fourth on is Pareto-pruned."""
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        if trial.number >= 3:  # the curve and costs ParetoCurve records, then the stop
+            trial.set_user_attr("curve", {"1": x / 4, "2": x / 2})
+            trial.set_user_attr("prune_costs", [10.0])
+            raise optuna.TrialPruned()
+        return x, 10.0
+
+    study.optimize(objective, n_trials=12)
+    return study
+
+
+def test_pareto_nsga2_fills_its_generations_with_pruned_trials_at_their_pruned_values() -> None:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    plain = _toy_nsga2_study(optuna.samplers.NSGAIISampler(population_size=4, seed=0))
+    # Optuna's NSGA-II counts COMPLETE trials only: 3 of them never make a generation of 4
+    assert {t.system_attrs["NSGAIISampler:generation"] for t in plain.trials} == {0}
+    sampler = ParetoNSGAII(population_size=4, seed=0)
+    study = _toy_nsga2_study(sampler)
+    generations = [t.system_attrs["ParetoNSGAII:generation"] for t in study.trials]
+    assert generations == [0] * 4 + [1] * 4 + [2] * 4  # pruned trials count: the search moves on
+    pruned = study.trials[5]
+    assert pruned.state == optuna.trial.TrialState.PRUNED  # stored as it is; only NSGA-II's view differs
+    assert pruned_values(pruned) == [pruned.params["x"] / 2, 10.0]
+    population = sampler.get_population(study, 1)
+    assert [t.number for t in population] == [4, 5, 6, 7]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE and t.values == pruned_values(study.trials[t.number])
+               for t in population)
+    assert pruned_values(study.trials[0]) is None  # a completed trial keeps its own values
 
 
 def test_a_study_report_writes_its_networks_and_hypervolume(tmp_path: Path) -> None:

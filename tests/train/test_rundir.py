@@ -100,6 +100,10 @@ def test_a_relative_data_root_is_stored_absolute(spec, data, tmp_path, monkeypat
     assert saved.data_root == str(tmp_path / "data" / "shapes")
     monkeypatch.chdir(tmp_path / "run")  # from elsewhere the run still names the same data, and is finished
     assert run(spec, data, tmp_path / "run", config(data_root=str(tmp_path / "data" / "shapes"))).status == "completed"
+    monkeypatch.chdir(tmp_path)  # the same relative path given again is the same run (reproduce/sweep resume)
+    assert RunDir(tmp_path / "run").config_diff(config(data_root="data/shapes")) == []
+    assert RunDir(tmp_path / "run").config_diff(config(data_root="data/other")) == [
+        f"data_root={str(tmp_path / 'data' / 'shapes')!r} (now {str(tmp_path / 'data' / 'other')!r})"]
 
 
 def test_a_failure_before_the_first_epoch_leaves_no_run_files(data, tmp_path):
