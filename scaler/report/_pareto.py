@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scaler.hypervolume import UNBUDGETED_REFERENCE, hypervolume
 from scaler.solver import budget_limits, parse_budgets
 from scaler.spec import NetSpec
 from scaler.vocabulary import COST_METRICS
@@ -52,30 +53,6 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, minimize_x: bool = True, maxi
 
 #: Objectives of the hypervolume of a single-objective study: mIoU and this cost unless a budget names another.
 DEFAULT_HV_COST = "params"
-#: Without a budget on a cost, its reference is this multiple of the largest value any trial reached.
-UNBUDGETED_REFERENCE = 1.1
-
-
-def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
-    """Exact hypervolume dominated by `points` (every objective minimised) and bounded by `reference`.
-
-    Points not strictly better than the reference in every objective add nothing. Computed by
-    slicing along the last objective (exact in any dimension; quadratic, ample for study sizes).
-    """
-    points = np.asarray(points, dtype=float).reshape(-1, len(reference))
-    reference = np.asarray(reference, dtype=float)
-    points = points[np.all(np.isfinite(points), axis=1) & np.all(points < reference, axis=1)]
-    if not len(points):
-        return 0.0
-    if len(reference) == 1:
-        return float(reference[0] - points[:, 0].min())
-    points = points[np.argsort(points[:, -1])]
-    volume = 0.0
-    for i in range(len(points)):
-        upper = points[i + 1, -1] if i + 1 < len(points) else reference[-1]
-        if upper > points[i, -1]:
-            volume += (upper - points[i, -1]) * hypervolume(points[: i + 1, :-1], reference[:-1])
-    return volume
 
 
 def _front_size(points: np.ndarray) -> int:

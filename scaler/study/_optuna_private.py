@@ -73,7 +73,8 @@ class PrunedAsScored:
     def _get_trials(self, deepcopy: bool = True, states: Sequence[TrialState] | None = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
         wanted = None if states is None else set(states)
-        fetch = None if wanted is None else tuple(wanted | ({TrialState.PRUNED} if TrialState.COMPLETE in wanted else set()))
+        also = {TrialState.PRUNED} if wanted is not None and TrialState.COMPLETE in wanted else set()
+        fetch = None if wanted is None else tuple(wanted | also)
         trials = []
         for trial in self._scored_study._get_trials(deepcopy=deepcopy, states=fetch, use_cache=use_cache):
             values = self._score(trial) if trial.state == TrialState.PRUNED else None

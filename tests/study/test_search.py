@@ -16,7 +16,7 @@ from scaler.solver import cost_values, fits
 from scaler.study import load_study_config, network_key, reuse_counts, run_study, study_trials_frame
 from scaler.study._budget import frontier
 from scaler.rules import Factors, apply_factors
-from scaler.study._pareto_pruning import ParetoNSGAII, ParetoRule, pareto_rule, pruned_values
+from scaler.study._pareto_pruning import ParetoNSGAII, ParetoRule, hypervolume_share, pareto_rule, pruned_values
 from tests.study.fakes import (
     FakeTrainer, check_one_network_one_training, check_pareto_pruned, pareto_study, write_study,
 )
@@ -105,23 +105,34 @@ def test_pareto_pruning_stops_dominated_trials_of_a_multi_objective_study(tmp_pa
 
 
 def test_pareto_rule_prunes_only_when_no_costlier_trials_dominate_at_the_same_epoch() -> None:
-    rule = ParetoRule(n_warmup_steps=2, n_dominating=2, margin=0.01)
+    rule = ParetoRule(n_warmup_steps=2, n_dominating=2, margin=0.01, min_contribution=0.0)
     peers = [([1.0], 0.50), ([2.0], 0.60), ([3.0], 0.70), ([9.0], 0.99)]  # the last one costs more: no peer
     assert "2 no-costlier trials" in rule.verdict(3, 0.55, [3.0], peers)  # 0.60 and 0.70 beat it
     assert not rule.verdict(3, 0.65, [3.0], peers)  # only 0.70 beats it
     assert not rule.verdict(3, 0.595, [3.0], peers)  # 0.60 is within the margin: a tie, not domination
     assert not rule.verdict(2, 0.10, [3.0], peers)  # warm-up
     assert not rule.verdict(3, 0.10, [0.5], peers)  # the cheapest trial has no peers: never pruned
-    slack = ParetoRule(cost_slack=0.1)  # epsilon-dominance in cost: a peer up to 10% costlier counts
-    assert not ParetoRule().verdict(3, 0.5, [3.0], [([3.2], 0.6)])
-    assert "1 at most 10% costlier trials" in slack.verdict(3, 0.5, [3.0], [([3.2], 0.6)])
-    assert not slack.verdict(3, 0.5, [3.0], [([3.4], 0.6)])  # 13% costlier: not a peer
     with pytest.raises(ValueError, match="n_dominating=0"):
         pareto_rule({"n_dominating": 0})
-    with pytest.raises(ValueError, match="cost_slack=1.5"):
-        pareto_rule({"cost_slack": 1.5})
+    with pytest.raises(ValueError, match="min_contribution=1.5"):
+        pareto_rule({"min_contribution": 1.5})
     with pytest.raises(ValueError, match="percentile"):
         pareto_rule({"percentile": 50})
+
+
+def test_pareto_rule_prunes_a_trial_that_adds_almost_no_hypervolume() -> None:
+    rule = ParetoRule(min_contribution=0.01)
+    front = [([2.0], 0.60), ([4.0], 0.70)]  # reference (mIoU 0, cost 1.1 x 4 = 4.4): area 2 x 0.6 + 0.4 x 0.7 = 1.48
+    # a hair cheaper and worse than (2.0, 0.60): not dominated, adds 0.05 x 0.55 = 0.0275 (1.8%) -> kept
+    assert not ParetoRule(min_contribution=0.0).verdict(3, 0.55, [1.95], front)
+    assert not rule.verdict(3, 0.55, [1.95], front)
+    share = hypervolume_share(0.25, [1.95], front)  # adds 0.05 x 0.25 = 0.0125 of 1.4925: 0.84%
+    assert share == pytest.approx(0.0125 / 1.4925)
+    assert "adds 0.84% to the hypervolume of the 2 other trials at epoch 3" in rule.verdict(3, 0.25, [1.95], front)
+    assert not ParetoRule(min_contribution=0.01, margin=0.1).verdict(3, 0.25, [1.95], front)  # credited the margin
+    assert not rule.verdict(3, 0.25, [1.95], front[:0])  # no peers: nothing to compare with
+    assert not ParetoRule(n_dominating=3).verdict(3, 0.25, [1.95], front)  # too few peers for a verdict
+    assert not rule.verdict(1, 0.25, [1.95], front)  # warm-up
 
 
 def _toy_nsga2_study(sampler: optuna.samplers.BaseSampler) -> optuna.Study:
