@@ -27,7 +27,7 @@ TABLE_COLUMNS = (
     "network", "method", "task", "status", "seeds", "runs",
     *(f"{m}_{s}" for m in SCORES for s in ("mean", "std", "ci_low", "ci_high")), "params_m", "params_ratio",
     "gmacs", "gflops", *ISOLATED_COLUMNS, "timing_batch", "contended_ms", "contended_p10", "contended_p90",
-    "input_size", "factors", "fail_reason",
+    "input_size", "factors", "best_epochs", "fail_reason",
 )
 #: The header of the contended step time wherever it is shown.
 CONTENDED_LABEL = "ms/step during training (contended)"
@@ -75,6 +75,7 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
         sizes = [s for s in group["input_size"] if isinstance(s, (list, tuple)) and len(s) == 2]
         row["input_size"] = "x".join(map(str, sizes[0])) if sizes else ""
         row["factors"] = next((factors_text(f) for f in group["factors"] if isinstance(f, dict) and f), "")
+        row["best_epochs"] = _best_epochs(done)
         reasons = [r for r, s in zip(group["fail_reason"], group["status"]) if s != "completed" and r]
         row["fail_reason"] = "; ".join(dict.fromkeys(reasons))
         rows.append(row)
@@ -86,6 +87,16 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
     table = table.reset_index(drop=True)
     table.attrs["timing"] = df.attrs.get("timing", "")  # the conditions of the isolated times, said with them
     return table
+
+
+def _best_epochs(done: pd.DataFrame) -> str:
+    """Where each completed run peaked, by seed: "27/30, 30/30" (best epoch / epochs run); "" when unknown."""
+    if "best_epoch" not in done or "epochs_run" not in done:
+        return ""
+    order = done.sort_values("seed") if "seed" in done else done
+    peaks = [(pd.to_numeric(b, errors="coerce"), pd.to_numeric(r, errors="coerce"))
+             for b, r in zip(order["best_epoch"], order["epochs_run"])]
+    return ", ".join(f"{int(b)}/{int(r)}" for b, r in peaks if math.isfinite(b) and math.isfinite(r))
 
 
 def _pm(mean: float, std: float, digits: int = 2) -> str:
@@ -165,7 +176,7 @@ def table_markdown(table: pd.DataFrame, evaluation: str = "best", timing: str = 
     timing = timing or table.attrs.get("timing", "")
     scores = _score_columns(table)
     header = ["Network", *(h for _s, h, _i in scores), "Params (M)", "GMACs", "GFLOPs", "Train ms/step (p10–p90)",
-              "Train img/s", "Infer ms/batch (p10–p90)", "Infer img/s", CONTENDED_LABEL, "Status"]
+              "Train img/s", "Infer ms/batch (p10–p90)", "Infer img/s", CONTENDED_LABEL, "Best epoch / run", "Status"]
     lines = [f"{table_title(table, evaluation)}.", "",
              "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 2) + ["---"]) + "|"]
     for row in table.itertuples(index=False):
@@ -175,10 +186,10 @@ def table_markdown(table: pd.DataFrame, evaluation: str = "best", timing: str = 
                       _pm(values[f"{s}_mean"], values[f"{s}_std"]) for s, _h, interval in scores]
         cells = [row.network, *accuracies, _cost(row.params_m), _cost(row.gmacs), _cost(row.gflops),
                  _timed(row, "step_ms"), _rate(row, "step_img_s"), _timed(row, "infer_ms"), _rate(row, "infer_img_s"),
-                 contended, row.status]
+                 contended, row.best_epochs or "—", row.status]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     notes = ["", "No ± or interval with one seed. GMACs and GFLOPs per image at the network's input size, FLOPs = "
-                 "2 × MACs.", "", timing or "No isolated timing: not timed in isolation.", "",
+                 "2 × MACs. Best epoch / run: where each completed run peaked on the selection split, by seed.", "", timing or "No isolated timing: not timed in isolation.", "",
              f"{CONTENDED_LABEL}: the trainer's median step while training, mean over runs; whatever else ran on "
              f"the machine is in it, so it is not comparable between networks and no front or gain uses it."]
     failed = table[table["status"] != "completed"]

@@ -56,7 +56,10 @@ def test_markdown_and_csv(records, tmp_path) -> None:
     assert base["infer_ms"] == pytest.approx(base["step_ms"] / 4)
     assert base["step_img_s"] == pytest.approx(base["timing_batch"] * 1000 / base["step_ms"])
     assert f"| {base['step_ms']:.1f} ({base['step_ms_p10']:.1f}–{base['step_ms_p90']:.1f}) |" in text
-    assert f"| {base['contended_ms']:.1f} | completed |" in text  # the trainer's 10.0 ms, under its own header
+    assert base["best_epochs"] == "2/3, 2/3"  # seeds 0 and 1 peaked at epoch 2 of 3; a pruned run is not counted
+    assert table.set_index("network").loc["D #13", "best_epochs"] == ""
+    # the trainer's 10.0 ms, under its own header; then where each seed peaked
+    assert f"| {base['contended_ms']:.1f} | {base['best_epochs']} | completed |" in text
     assert "contended" in text and "isolated (scaler bench)" in text
     assert "- WDR #12: oom — CUDA out of memory" in text
     csv, md = write_table(table, tmp_path)
