@@ -44,7 +44,7 @@ def test_without_isolated_timing_every_ms_column_says_so(untimed, tmp_path, fake
     text = (tmp_path / "rep" / "table.md").read_text()
     base = next(line for line in text.splitlines() if line.startswith("| Baseline |"))
     assert base.count(NOT_TIMED) == 4  # train ms, train img/s, infer ms, infer img/s
-    assert "| 10.0 | completed |" in base  # the contended column, under its own header
+    assert "| 10.0 | 2/3, 2/3 | completed |" in base  # the contended column, under its own header; then the peaks
     assert "No isolated timing: the report was made with --no-time" in text
     assert rep.table["step_ms"].isna().all()
     summary = (tmp_path / "rep" / "summary.md").read_text()
