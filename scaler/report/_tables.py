@@ -189,7 +189,8 @@ def table_markdown(table: pd.DataFrame, evaluation: str = "best", timing: str = 
                  contended, row.best_epochs or "—", row.status]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     notes = ["", "No ± or interval with one seed. GMACs and GFLOPs per image at the network's input size, FLOPs = "
-                 "2 × MACs. Best epoch / run: where each completed run peaked on the selection split, by seed.", "", timing or "No isolated timing: not timed in isolation.", "",
+                 "2 × MACs. Best epoch / run: where each completed run peaked on the selection split, by seed.", "",
+             timing or "No isolated timing: not timed in isolation.", "",
              f"{CONTENDED_LABEL}: the trainer's median step while training, mean over runs; whatever else ran on "
              f"the machine is in it, so it is not comparable between networks and no front or gain uses it."]
     failed = table[table["status"] != "completed"]
